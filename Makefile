@@ -1,0 +1,43 @@
+# Zentinel: `make run` builds and serves the quickstart, `make test` runs
+# every test. Both install what the build needs from the system first.
+
+CARGO ?= cargo
+SYSTEM_PACKAGES := cmake pkg-config
+
+.PHONY: run test deps fmt lint bench fuzz check-examples
+
+# Installs system packages the build needs, only when missing.
+deps:
+	@missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+run: deps
+	$(CARGO) build --release -p zenc
+	./target/release/zenc check examples/quickstart.zen
+
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+	$(MAKE) check-examples
+
+check-examples:
+	$(CARGO) run -q -p zenc -- check --deny-warnings examples/*.zen examples/multi-file/main.zen
+	$(CARGO) run -q -p zenc -- fmt --check stdlib/*.zen examples/*.zen examples/multi-file/*.zen
+
+fmt:
+	$(CARGO) fmt --all
+	$(CARGO) run -q -p zenc -- fmt stdlib/*.zen examples/*.zen examples/multi-file/*.zen
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench -p zenc --bench front_end

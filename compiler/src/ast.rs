@@ -1,0 +1,492 @@
+//! The typed syntax tree of one Zen source file. It mirrors what was
+//! written, in source order, with a span on every node; meaning (units,
+//! ranges, names) is checked later by `check`, which lowers it to the
+//! artifact's model.
+
+use serde::Serialize;
+
+use crate::source::Span;
+
+/// A value with the span of the text it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spanned<T> {
+    pub node: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(node: T, span: Span) -> Self {
+        Spanned { node, span }
+    }
+}
+
+pub type Ident = Spanned<String>;
+
+/// A string literal with its escapes decoded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Str {
+    pub value: String,
+    /// Written `r"..."`.
+    pub raw: bool,
+    pub span: Span,
+}
+
+/// A numeric literal: digits with an optional unit, as written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Number {
+    /// The literal as written, e.g. `250ms`.
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ItemKind {
+    Import(Str),
+    Listen(Listen),
+    Admin(Str),
+    Limits(Vec<LimitStmt>),
+    Upstream(Upstream),
+    Agent(Agent),
+    Policy(Policy),
+    Route(Route),
+    Test(Test),
+}
+
+// ------------------------------------------------------------- listeners
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listen {
+    pub addr: Str,
+    pub options: Vec<ListenOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ListenOption {
+    Tls(Vec<TlsStmt>, Span),
+    Http2(Span),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TlsStmt {
+    Cert(Str, Span),
+    Key(Str, Span),
+    Sni { host: Str, stmts: Vec<TlsStmt>, span: Span },
+}
+
+// ----------------------------------------------------------------- limits
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum LimitKind {
+    MaxHeaderCount,
+    MaxHeaderSize,
+    MaxBodySize,
+    RequestTimeout,
+    IdleTimeout,
+}
+
+impl LimitKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LimitKind::MaxHeaderCount => "max_header_count",
+            LimitKind::MaxHeaderSize => "max_header_size",
+            LimitKind::MaxBodySize => "max_body_size",
+            LimitKind::RequestTimeout => "request_timeout",
+            LimitKind::IdleTimeout => "idle_timeout",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitStmt {
+    pub kind: LimitKind,
+    pub value: Number,
+    pub span: Span,
+}
+
+// -------------------------------------------------------------- upstreams
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Upstream {
+    pub name: Ident,
+    pub stmts: Vec<UpstreamStmt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpstreamStmt {
+    pub kind: UpstreamStmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum UpstreamStmtKind {
+    Server {
+        addr: Str,
+        options: Vec<ServerOption>,
+    },
+    Balance(Balance),
+    Health(Health),
+    Passive {
+        failures: Number,
+        within: Number,
+        eject: Number,
+    },
+    Timeout(Vec<(Spanned<TimeoutPhase>, Number)>),
+    Retry {
+        count: Number,
+        conditions: Vec<RetryCondition>,
+    },
+    RetryNonIdempotent,
+    Tls(Vec<UpstreamTlsOption>),
+    MaxConnections(Number),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ServerOption {
+    Weight(Number, Span),
+    Backup(Span),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Balance {
+    RoundRobin,
+    LeastConn,
+    Random,
+    P2c,
+    Ketama(HashKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum HashKey {
+    ClientIp,
+    Header(Str),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub probe: HealthProbe,
+    pub options: Vec<HealthOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum HealthProbe {
+    Http { method: Ident, path: Str },
+    Tcp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum HealthOptionKind {
+    Expect,
+    Interval,
+    Timeout,
+    Rise,
+    Fall,
+}
+
+impl HealthOptionKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            HealthOptionKind::Expect => "expect",
+            HealthOptionKind::Interval => "interval",
+            HealthOptionKind::Timeout => "timeout",
+            HealthOptionKind::Rise => "rise",
+            HealthOptionKind::Fall => "fall",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthOption {
+    pub kind: HealthOptionKind,
+    pub value: Number,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum TimeoutPhase {
+    Connect,
+    Read,
+    Write,
+    Idle,
+}
+
+impl TimeoutPhase {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TimeoutPhase::Connect => "connect",
+            TimeoutPhase::Read => "read",
+            TimeoutPhase::Write => "write",
+            TimeoutPhase::Idle => "idle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum RetryCondition {
+    ConnectError(Span),
+    Timeout(Span),
+    Status(Vec<Number>, Span),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum UpstreamTlsOption {
+    Sni(Str, Span),
+    Verify(bool, Span),
+}
+
+// ----------------------------------------------------------------- agents
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    pub name: Ident,
+    pub stmts: Vec<AgentStmt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentStmt {
+    pub kind: AgentStmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum AgentStmtKind {
+    Socket(Str),
+    Timeout(Number),
+    OnFailure(FailureMode),
+    Body(Number),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum FailureMode {
+    Allow,
+    Deny,
+}
+
+// ------------------------------------------------------ policies, routes
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub name: Ident,
+    pub modifiers: Vec<Modifier>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Route {
+    pub name: Ident,
+    pub stmts: Vec<RouteStmt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum RouteStmt {
+    Priority(Number, Span),
+    Condition(Condition),
+    Action(Action),
+    Modifier(Modifier),
+}
+
+impl RouteStmt {
+    pub fn span(&self) -> Span {
+        match self {
+            RouteStmt::Priority(_, span) => *span,
+            RouteStmt::Condition(c) => c.span,
+            RouteStmt::Action(a) => a.span,
+            RouteStmt::Modifier(m) => m.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Condition {
+    pub kind: ConditionKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ConditionKind {
+    Host(HostPattern),
+    Path(PathPattern),
+    Method(Vec<Ident>),
+    Header { name: Str, value: Option<ValueMatch> },
+    Query { name: Str, value: Option<Str> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum HostPattern {
+    Names(Vec<Str>),
+    Regex(Str),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum PathPattern {
+    Exact(Str),
+    Prefix(Str),
+    Regex(Str),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ValueMatch {
+    Exact(Str),
+    Regex(Str),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Action {
+    pub kind: ActionKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ActionKind {
+    Proxy(Ident),
+    Split(Vec<(Ident, Number)>),
+    Static {
+        root: Str,
+        options: Vec<StaticOption>,
+    },
+    Redirect {
+        status: Number,
+        location: Str,
+    },
+    Respond {
+        status: Number,
+        body: Option<Str>,
+        content_type: Option<Str>,
+    },
+}
+
+impl ActionKind {
+    /// The keyword that starts the action, as users write it.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            ActionKind::Proxy(_) | ActionKind::Split(_) => "proxy",
+            ActionKind::Static { .. } => "static",
+            ActionKind::Redirect { .. } => "redirect",
+            ActionKind::Respond { .. } => "respond",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum StaticOption {
+    Index(Str, Span),
+    Fallback(Str, Span),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Modifier {
+    pub kind: ModifierKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ModifierKind {
+    RewritePrefix { from: Str, to: Str },
+    Rewrite(Str),
+    RequestHeaders(Vec<HeaderEdit>),
+    ResponseHeaders(Vec<HeaderEdit>),
+    Agents(Vec<Ident>),
+    RateLimit { rate: Number, options: Vec<RateOption> },
+    Timeout(Number),
+    Limits(Vec<LimitStmt>),
+    Use(Vec<Ident>),
+}
+
+impl ModifierKind {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            ModifierKind::RewritePrefix { .. } | ModifierKind::Rewrite(_) => "rewrite",
+            ModifierKind::RequestHeaders(_) => "request_headers",
+            ModifierKind::ResponseHeaders(_) => "response_headers",
+            ModifierKind::Agents(_) => "agents",
+            ModifierKind::RateLimit { .. } => "rate_limit",
+            ModifierKind::Timeout(_) => "timeout",
+            ModifierKind::Limits(_) => "limits",
+            ModifierKind::Use(_) => "use",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeaderEdit {
+    pub kind: HeaderEditKind,
+    pub name: Str,
+    /// `None` for `remove`.
+    pub value: Option<Str>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum HeaderEditKind {
+    Set,
+    Add,
+    Remove,
+}
+
+impl HeaderEditKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            HeaderEditKind::Set => "set",
+            HeaderEditKind::Add => "add",
+            HeaderEditKind::Remove => "remove",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum RateOption {
+    Burst(Number, Span),
+    By(RateKey, Span),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum RateKey {
+    ClientIp,
+    Header(Str),
+    Route,
+}
+
+// ------------------------------------------------------------------ tests
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Test {
+    pub title: Str,
+    pub stmts: Vec<TestStmt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TestStmt {
+    Request(TestRequest),
+    Expect(Expectation, Span),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestRequest {
+    pub method: Ident,
+    pub url: Str,
+    pub options: Vec<RequestOption>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum RequestOption {
+    Header(Str, Str, Span),
+    From(Str, Span),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Expectation {
+    Route(Ident),
+    Upstream(Ident),
+    Status { status: Number, location: Option<Str> },
+    NoRoute,
+}

@@ -1,0 +1,186 @@
+//! `test` blocks: one request and at least one expectation each, with
+//! names resolved, ready for `zenc test` to run against the artifact.
+
+use std::net::IpAddr;
+
+use crate::ast::{Expectation, ItemKind, RequestOption, TestStmt};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::Span;
+
+use super::{Checker, NameKind};
+
+/// A routing test, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCase {
+    pub title: String,
+    pub span: Span,
+    pub method: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The authority as written (host and optional port).
+    pub authority: String,
+    /// The path as written, before normalization (tests may exercise it).
+    pub path: String,
+    pub query: Option<String>,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub client_ip: Option<IpAddr>,
+    pub expectations: Vec<(Expect, Span)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// Route index.
+    Route(usize),
+    /// Upstream index.
+    Upstream(usize),
+    Status {
+        status: u16,
+        location: Option<String>,
+    },
+    NoRoute,
+}
+
+impl Checker<'_> {
+    pub(super) fn tests(&mut self) -> Vec<TestCase> {
+        let mut cases = Vec::new();
+        for (_, item) in self.items() {
+            let ItemKind::Test(test) = &item.kind else { continue };
+            let mut request = None;
+            let mut expectations = Vec::new();
+            for stmt in &test.stmts {
+                match stmt {
+                    TestStmt::Request(r) => {
+                        if let Some((_, first)) = &request {
+                            let first = *first;
+                            self.report(
+                                Diagnostic::new(
+                                    Code::DuplicateSetting,
+                                    "a test has one `request`",
+                                    r.span,
+                                    "second request",
+                                )
+                                .with_label(first, "first request")
+                                .with_help("write one `test` block per request"),
+                            );
+                            continue;
+                        }
+                        request = Some((r, r.span));
+                    }
+                    TestStmt::Expect(expectation, span) => {
+                        let lowered = match expectation {
+                            Expectation::Route(name) => self.resolve(NameKind::Route, name).map(Expect::Route),
+                            Expectation::Upstream(name) => self.resolve(NameKind::Upstream, name).map(Expect::Upstream),
+                            Expectation::Status { status, location } => {
+                                self.status(status, 100..=599).map(|status| Expect::Status {
+                                    status,
+                                    location: location.as_ref().map(|l| l.value.clone()),
+                                })
+                            }
+                            Expectation::NoRoute => Some(Expect::NoRoute),
+                        };
+                        if let Some(lowered) = lowered {
+                            expectations.push((lowered, *span));
+                        }
+                    }
+                }
+            }
+            let missing = match (&request, test.stmts.iter().any(|s| matches!(s, TestStmt::Expect(..)))) {
+                (None, false) => Some("no `request` and no `expect`"),
+                (None, true) => Some("no `request`"),
+                (Some(_), false) => Some("no `expect`"),
+                _ => None,
+            };
+            if let Some(missing) = missing {
+                self.report(
+                    Diagnostic::new(
+                        Code::EmptyTest,
+                        format!("test `{}` has {missing}", test.title.value),
+                        test.title.span,
+                        "this test checks nothing",
+                    )
+                    .with_help("a test sends one `request METHOD \"URL\"` and checks at least one `expect`"),
+                );
+                continue;
+            }
+            let Some((request, _)) = request else { continue };
+            let method = self.method(&request.method);
+            let url = self.test_url(&request.url);
+            let mut headers = Vec::new();
+            let mut client_ip = None;
+            for option in &request.options {
+                match option {
+                    RequestOption::Header(name, value, _) => {
+                        if let Some(name) = self.header_name(name) {
+                            headers.push((name, value.value.clone()));
+                        }
+                    }
+                    RequestOption::From(ip, _) => match ip.value.parse::<IpAddr>() {
+                        Ok(ip) => client_ip = Some(ip),
+                        Err(_) => self.report(
+                            Diagnostic::new(
+                                Code::InvalidAddress,
+                                format!("invalid client address `{}`", ip.value),
+                                ip.span,
+                                "not an IP address",
+                            )
+                            .with_help("write an address such as `203.0.113.7`"),
+                        ),
+                    },
+                }
+            }
+            let (Some(method), Some((scheme, authority, path, query))) = (method, url) else {
+                continue;
+            };
+            cases.push(TestCase {
+                title: test.title.value.clone(),
+                span: test.title.span,
+                method,
+                scheme,
+                authority,
+                path,
+                query,
+                headers,
+                client_ip,
+                expectations,
+            });
+        }
+        cases
+    }
+
+    /// `http://host[:port][/path][?query]`.
+    fn test_url(&mut self, url: &crate::ast::Str) -> Option<(String, String, String, Option<String>)> {
+        let text = url.value.as_str();
+        let parsed = text.split_once("://").and_then(|(scheme, rest)| {
+            let scheme = scheme.to_ascii_lowercase();
+            if scheme != "http" && scheme != "https" {
+                return None;
+            }
+            let (authority, target) = match rest.find(['/', '?']) {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            if authority.is_empty() || authority.contains(char::is_whitespace) {
+                return None;
+            }
+            let (path, query) = match target.split_once('?') {
+                Some((path, query)) => (path, Some(query.to_string())),
+                None => (target, None),
+            };
+            let path = if path.is_empty() { "/" } else { path };
+            Some((scheme, authority.to_string(), path.to_string(), query))
+        });
+        if parsed.is_none() {
+            self.report(
+                Diagnostic::new(
+                    Code::InvalidAddress,
+                    format!("invalid URL `{text}`"),
+                    url.span,
+                    "not an http URL",
+                )
+                .with_help("write a full URL, such as `http://example.com/path?q=1`"),
+            );
+        }
+        parsed
+    }
+}

@@ -1,0 +1,263 @@
+//! Loading a policy: the root file and, depth first, everything it
+//! imports. `std/NAME` comes from the embedded stdlib, `./file.zen` is
+//! resolved against the importing file's directory; each file is loaded
+//! once, and a cycle is reported with the chain that closes it.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use crate::ast::{File, ItemKind, Str};
+use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::source::{FileId, SourceFile, SourceMap, Span};
+use crate::stdlib;
+use crate::syntax::{self, Comment};
+
+/// One parsed file of the program.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub id: FileId,
+    pub ast: File,
+    pub comments: Vec<Comment>,
+    /// Part of the standard library (its unused items are not reported).
+    pub is_stdlib: bool,
+    /// The directory that relative paths in this file are resolved
+    /// against; `None` for stdlib modules.
+    pub dir: Option<PathBuf>,
+}
+
+/// Everything loaded for one root file.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub sources: SourceMap,
+    /// Every module that parsed, the root first.
+    pub modules: Vec<Module>,
+    pub root: FileId,
+}
+
+/// The root file itself could not be read (exit code 2 in `zenc check`).
+#[derive(Debug)]
+pub struct ReadError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read `{}`: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Where an import leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ModuleKey {
+    Std(String),
+    Path(PathBuf),
+}
+
+struct Loader {
+    sources: SourceMap,
+    modules: Vec<Module>,
+    diagnostics: Vec<Diagnostic>,
+    /// Files loaded or being loaded.
+    seen: HashMap<ModuleKey, FileId>,
+    /// The chain of files being loaded, for cycle reports.
+    stack: Vec<(ModuleKey, FileId)>,
+}
+
+/// Loads `path` and its imports from disk.
+pub fn load(path: &Path) -> Result<(Program, Vec<Diagnostic>), ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ReadError {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ok(load_source(path, &text))
+}
+
+/// Loads a root file whose text is already in hand (imports still come
+/// from disk, relative to `path`).
+pub fn load_source(path: &Path, text: &str) -> (Program, Vec<Diagnostic>) {
+    let mut loader = Loader {
+        sources: SourceMap::new(),
+        modules: Vec::new(),
+        diagnostics: Vec::new(),
+        seen: HashMap::new(),
+        stack: Vec::new(),
+    };
+    let key = ModuleKey::Path(canonical(path));
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = loader.add(key, path.display().to_string(), text, false, Some(dir));
+    let program = Program {
+        sources: loader.sources,
+        modules: loader.modules,
+        root,
+    };
+    (program, loader.diagnostics)
+}
+
+impl Loader {
+    /// Parses one file and loads its imports; returns its id.
+    fn add(&mut self, key: ModuleKey, name: String, text: &str, is_stdlib: bool, dir: Option<PathBuf>) -> FileId {
+        let id = self.sources.add(SourceFile::new(name, text));
+        self.seen.insert(key.clone(), id);
+        let parsed = match syntax::parse(id, text) {
+            Ok((parsed, diagnostics)) => {
+                self.diagnostics.extend(diagnostics);
+                parsed
+            }
+            Err(diagnostic) => {
+                self.diagnostics.push(diagnostic);
+                return id;
+            }
+        };
+        self.stack.push((key, id));
+        for item in &parsed.file.items {
+            if let ItemKind::Import(target) = &item.kind {
+                self.import(target, dir.as_deref());
+            }
+        }
+        self.stack.pop();
+        self.modules.push(Module {
+            id,
+            ast: parsed.file,
+            comments: parsed.comments,
+            is_stdlib,
+            dir,
+        });
+        id
+    }
+
+    fn import(&mut self, target: &Str, dir: Option<&Path>) {
+        let (key, name, text, is_stdlib, module_dir) = if let Some(module) = target.value.strip_prefix("std/") {
+            let Some(text) = stdlib::module(module) else {
+                let help = did_you_mean(module, stdlib::MODULES.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
+                    let names: Vec<_> = stdlib::MODULES.iter().map(|(n, _)| format!("`std/{n}`")).collect();
+                    format!("the standard library has {}", names.join(", "))
+                });
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::UnknownModule,
+                        format!("unknown standard library module `{}`", target.value),
+                        target.span,
+                        "no such module",
+                    )
+                    .with_help(help),
+                );
+                return;
+            };
+            (
+                ModuleKey::Std(module.to_string()),
+                target.value.clone(),
+                text.to_string(),
+                true,
+                None,
+            )
+        } else {
+            let Some(dir) = dir else {
+                self.diagnostics.push(Diagnostic::new(
+                    Code::CannotRead,
+                    format!("cannot import `{}` from a standard library module", target.value),
+                    target.span,
+                    "only `std/NAME` imports work here",
+                ));
+                return;
+            };
+            let path = clean(&dir.join(&target.value));
+            let key = ModuleKey::Path(canonical(&path));
+            if !self.seen.contains_key(&key) {
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => (
+                        key,
+                        path.display().to_string(),
+                        text,
+                        false,
+                        path.parent().map(Path::to_path_buf),
+                    ),
+                    Err(error) => {
+                        self.diagnostics.push(
+                            Diagnostic::new(
+                                Code::CannotRead,
+                                format!("cannot read imported file `{}`", path.display()),
+                                target.span,
+                                error.to_string(),
+                            )
+                            .with_help("imports are resolved relative to the file that names them"),
+                        );
+                        return;
+                    }
+                }
+            } else {
+                (key, String::new(), String::new(), false, None)
+            }
+        };
+        if let Some(position) = self.stack.iter().position(|(k, _)| *k == key) {
+            let chain: Vec<String> = self.stack[position..]
+                .iter()
+                .map(|(_, id)| format!("`{}`", self.sources.get(*id).name))
+                .chain(std::iter::once(format!(
+                    "`{}`",
+                    self.sources.get(self.stack[position].1).name
+                )))
+                .collect();
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::ImportCycle,
+                    format!("import cycle: {}", chain.join(" imports ")),
+                    target.span,
+                    "this import closes the cycle",
+                )
+                .with_help("move what both files need into a third file that both import"),
+            );
+            return;
+        }
+        if self.seen.contains_key(&key) {
+            return; // loaded once already
+        }
+        self.add(key, name, &text, is_stdlib, module_dir);
+    }
+}
+
+/// The path with `.` and `..` resolved lexically, for display.
+fn clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The identity of a file on disk: its canonical path when it exists.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| clean(path))
+}
+
+/// Resolves a path written in a policy against the directory of the file
+/// that names it; used for static roots, certificates and sockets.
+pub fn resolve_relative(dir: Option<&Path>, written: &str) -> String {
+    let path = Path::new(written);
+    match dir {
+        Some(dir) if path.is_relative() => clean(&dir.join(path)).display().to_string(),
+        _ => written.to_string(),
+    }
+}
+
+impl Program {
+    pub fn module(&self, id: FileId) -> Option<&Module> {
+        self.modules.iter().find(|m| m.id == id)
+    }
+
+    /// The span of the start of the root file, for diagnostics about the
+    /// policy as a whole.
+    pub fn root_span(&self) -> Span {
+        Span::new(self.root, 0, 0)
+    }
+}

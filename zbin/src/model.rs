@@ -1,0 +1,323 @@
+//! The checked policy: what `zenc` lowers a Zen program to and what the
+//! runtime executes. Every value here is already validated and in the unit
+//! the runtime uses (milliseconds, bytes, lowercase names), so the hot path
+//! never parses or converts anything.
+
+/// Milliseconds.
+pub type Millis = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub listeners: Vec<Listener>,
+    pub admin: Option<String>,
+    pub limits: Limits,
+    pub upstreams: Vec<Upstream>,
+    pub agents: Vec<Agent>,
+    /// In declaration order; precedence is computed from the conditions.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// A socket address, `IP:PORT`.
+    pub addr: String,
+    pub tls: Option<Tls>,
+    pub http2: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub cert: String,
+    pub key: String,
+    pub sni: Vec<SniCert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniCert {
+    pub host: String,
+    pub cert: String,
+    pub key: String,
+}
+
+/// Request limits; `None` means "inherit" (routes) or "no limit" (global).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Limits {
+    pub max_header_count: Option<u32>,
+    pub max_header_size: Option<u64>,
+    pub max_body_size: Option<u64>,
+    pub request_timeout: Option<Millis>,
+    pub idle_timeout: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub name: String,
+    pub servers: Vec<Server>,
+    pub balance: Balance,
+    pub health: Option<HealthCheck>,
+    pub passive: Option<PassiveHealth>,
+    pub timeouts: Timeouts,
+    pub retry: Retry,
+    pub tls: Option<UpstreamTls>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// `HOST:PORT`, the host an IP address or a DNS name.
+    pub addr: String,
+    pub weight: u32,
+    pub backup: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    LeastConn,
+    Random,
+    PowerOfTwoChoices,
+    KetamaClientIp,
+    /// Lowercase header name.
+    KetamaHeader(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub probe: HealthProbe,
+    pub interval: Millis,
+    pub timeout: Millis,
+    /// Consecutive successes before a server is healthy again.
+    pub rise: u32,
+    /// Consecutive failures before a server is taken out.
+    pub fall: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthProbe {
+    Http { method: String, path: String, expect: u16 },
+    Tcp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveHealth {
+    pub failures: u32,
+    pub within: Millis,
+    pub eject: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Millis,
+    pub read: Millis,
+    pub write: Millis,
+    pub idle: Millis,
+}
+
+impl Default for Timeouts {
+    /// LANGUAGE.md §5: `timeout connect 5s read 60s write 60s idle 60s`.
+    fn default() -> Self {
+        Timeouts {
+            connect: 5_000,
+            read: 60_000,
+            write: 60_000,
+            idle: 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Retry {
+    pub count: u32,
+    pub on_connect_error: bool,
+    pub on_timeout: bool,
+    pub on_status: Vec<u16>,
+    pub non_idempotent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    pub sni: Option<String>,
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub name: String,
+    pub socket: String,
+    pub timeout: Millis,
+    pub on_failure: FailureMode,
+    /// How many bytes of the request body the agent is sent (0: none).
+    pub body: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub name: String,
+    pub priority: u32,
+    pub host: HostMatch,
+    pub path: PathMatch,
+    /// Empty: any method.
+    pub methods: Vec<String>,
+    pub headers: Vec<HeaderMatch>,
+    pub queries: Vec<QueryMatch>,
+    pub action: Action,
+    pub modifiers: Modifiers,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    Any,
+    /// Lowercase names; `*.example.org` kept as a wildcard.
+    Names(Vec<HostName>),
+    Regex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostName {
+    Exact(String),
+    /// The suffix including its leading dot: `.example.org`.
+    Wildcard(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    Any,
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatch {
+    /// Lowercase.
+    pub name: String,
+    pub value: ValueMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueMatch {
+    Present,
+    Exact(String),
+    Regex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryMatch {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Upstream indices with their share in percent (one entry at 100 for
+    /// a plain `proxy NAME`).
+    Proxy(Vec<(u32, u8)>),
+    Static {
+        root: String,
+        index: Option<String>,
+        fallback: Option<String>,
+    },
+    Redirect {
+        status: u16,
+        location: Template,
+    },
+    Respond {
+        status: u16,
+        body: String,
+        content_type: Option<String>,
+    },
+}
+
+/// A string with variables, split once at compile time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Literal(String),
+    Var(TemplateVar),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateVar {
+    Host,
+    Path,
+    Query,
+    Scheme,
+    RequestId,
+    /// A named capture of the route's `path regex`.
+    Capture(String),
+}
+
+impl TemplateVar {
+    /// The builtin variable called `name`, if there is one.
+    pub fn builtin(name: &str) -> Option<TemplateVar> {
+        Some(match name {
+            "host" => TemplateVar::Host,
+            "path" => TemplateVar::Path,
+            "query" => TemplateVar::Query,
+            "scheme" => TemplateVar::Scheme,
+            "request_id" => TemplateVar::RequestId,
+            _ => return None,
+        })
+    }
+
+    pub const BUILTINS: &'static [&'static str] = &["host", "path", "query", "scheme", "request_id"];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Modifiers {
+    pub rewrite: Option<Rewrite>,
+    pub request_headers: Vec<HeaderEdit>,
+    pub response_headers: Vec<HeaderEdit>,
+    /// Agent indices, in calling order.
+    pub agents: Vec<u32>,
+    pub rate_limit: Option<RateLimit>,
+    pub timeout: Option<Millis>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    Prefix { from: String, to: String },
+    Template(Template),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderEdit {
+    pub op: HeaderOp,
+    /// Lowercase.
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderOp {
+    Set,
+    Add,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per `per` milliseconds.
+    pub requests: u64,
+    pub per: Millis,
+    pub burst: u64,
+    pub key: RateKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    ClientIp,
+    Header(String),
+    Route,
+}

@@ -1,0 +1,182 @@
+//! Request normalization, shared by the compiler (`explain`, `test`, and
+//! checking that policy paths are in normal form) and the runtime, so that
+//! every side sees the same path and host for the same request.
+//!
+//! Paths (LANGUAGE.md §4.2): percent-encoded unreserved characters are
+//! decoded, other escapes keep their encoding with uppercase hex, `.` and
+//! `..` segments are resolved (never above the root), and runs of `/`
+//! become one. An encoded `/`, a NUL byte or a bad escape is refused.
+
+use std::fmt;
+
+/// Why a path was refused; the runtime answers `400` for every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    NotAbsolute,
+    /// `%2F` or `%2f`: an encoded slash would let a path segment hide a
+    /// separator from the router but not from the upstream.
+    EncodedSlash,
+    /// A raw or encoded NUL byte.
+    Nul,
+    /// `%` not followed by two hex digits.
+    BadEscape,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::NotAbsolute => "path does not start with `/`",
+            PathError::EncodedSlash => "path contains an encoded `/` (`%2F`)",
+            PathError::Nul => "path contains a NUL byte",
+            PathError::BadEscape => "path contains a bad percent escape",
+        })
+    }
+}
+
+impl std::error::Error for PathError {}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Normalizes the path part of a request target (no query string).
+pub fn normalize_path(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    // First pass: decode unreserved escapes, canonicalise the rest.
+    let mut decoded = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            0 => return Err(PathError::Nul),
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex_value);
+                let lo = bytes.get(i + 2).copied().and_then(hex_value);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(PathError::BadEscape);
+                };
+                let value = hi * 16 + lo;
+                match value {
+                    0 => return Err(PathError::Nul),
+                    b'/' => return Err(PathError::EncodedSlash),
+                    v if is_unreserved(v) => decoded.push(v as char),
+                    v => {
+                        decoded.push('%');
+                        decoded.push(char::from(b"0123456789ABCDEF"[(v >> 4) as usize]));
+                        decoded.push(char::from(b"0123456789ABCDEF"[(v & 15) as usize]));
+                    }
+                }
+                i += 3;
+            }
+            _ => {
+                // Copy the whole UTF-8 sequence starting here.
+                let len = utf8_len(b);
+                decoded.push_str(&raw[i..(i + len).min(raw.len())]);
+                i += len;
+            }
+        }
+    }
+    // Second pass: segments.
+    let mut segments: Vec<&str> = Vec::new();
+    let trailing_slash = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() || trailing_slash {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    }
+}
+
+/// Normalizes a request host: lowercase, without port or trailing dot.
+/// `[::1]:8080` becomes `[::1]`.
+pub fn normalize_host(raw: &str) -> String {
+    let host = if raw.starts_with('[') {
+        match raw.find(']') {
+            Some(end) => &raw[..=end],
+            None => raw,
+        }
+    } else {
+        match raw.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => raw,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalize() {
+        let cases = [
+            ("/", "/"),
+            ("/a//b", "/a/b"),
+            ("/a/./b/../c", "/a/c"),
+            ("/../../a", "/a"),
+            ("/a/b/..", "/a/"),
+            ("/%7Euser/%41", "/~user/A"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/a%20b/", "/a%20b/"),
+            ("/api/", "/api/"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_path(raw).as_deref(), Ok(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn paths_refused() {
+        assert_eq!(normalize_path("/a%2Fb"), Err(PathError::EncodedSlash));
+        assert_eq!(normalize_path("/a%2fb"), Err(PathError::EncodedSlash));
+        assert_eq!(normalize_path("/a%00"), Err(PathError::Nul));
+        assert_eq!(normalize_path("/a\0"), Err(PathError::Nul));
+        assert_eq!(normalize_path("/a%G1"), Err(PathError::BadEscape));
+        assert_eq!(normalize_path("/a%4"), Err(PathError::BadEscape));
+        assert_eq!(normalize_path("a"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn hosts_normalize() {
+        assert_eq!(normalize_host("API.Example.com:8080"), "api.example.com");
+        assert_eq!(normalize_host("example.com."), "example.com");
+        assert_eq!(normalize_host("[::1]:80"), "[::1]");
+    }
+}
