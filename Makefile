@@ -41,3 +41,7 @@ lint:
 
 bench:
 	$(CARGO) bench -p zenc --bench front_end
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && $(CARGO) +nightly fuzz run check -- -max_total_time=$${FUZZ_SECONDS:-60}

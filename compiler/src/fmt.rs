@@ -8,11 +8,14 @@ use crate::ast::*;
 use crate::source::Span;
 use crate::syntax::{self, Comment};
 
-/// Formats `text`; `None` when it does not parse (check reports why).
+/// Formats `text`; `None` when it does not parse or a string in it does
+/// not decode (check reports why).
 pub fn format_source(text: &str) -> Option<String> {
     let file = crate::source::FileId(0);
-    let (parsed, _) = syntax::parse(file, text).ok()?;
-    Some(format_parsed(text, &parsed.file, &parsed.comments))
+    match syntax::parse(file, text).ok()? {
+        (parsed, diagnostics) if diagnostics.is_empty() => Some(format_parsed(text, &parsed.file, &parsed.comments)),
+        _ => None,
+    }
 }
 
 /// Formats a parsed file, given the text it came from.

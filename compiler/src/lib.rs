@@ -12,6 +12,7 @@ pub mod render;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
+pub mod synth;
 
 use std::path::Path;
 

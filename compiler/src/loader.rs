@@ -131,7 +131,8 @@ impl Loader {
     fn import(&mut self, target: &Str, dir: Option<&Path>) {
         let (key, name, text, is_stdlib, module_dir) = if let Some(module) = target.value.strip_prefix("std/") {
             let Some(text) = stdlib::module(module) else {
-                let help = did_you_mean(module, stdlib::MODULES.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
+                let names: Vec<String> = stdlib::MODULES.iter().map(|(n, _)| format!("std/{n}")).collect();
+                let help = did_you_mean(&target.value, names.iter().map(String::as_str)).unwrap_or_else(|| {
                     let names: Vec<_> = stdlib::MODULES.iter().map(|(n, _)| format!("`std/{n}`")).collect();
                     format!("the standard library has {}", names.join(", "))
                 });

@@ -153,8 +153,15 @@ fn fmt(files: &[PathBuf], check_only: bool) -> u8 {
         };
         let mut sources = SourceMap::new();
         let file = sources.add(zenc::source::SourceFile::new(path.display().to_string(), text.as_str()));
+        // Formatting re-writes every string, so a file whose strings do not
+        // decode (bad escapes) is left alone like one that does not parse.
         let parsed = match zenc::syntax::parse(file, &text) {
-            Ok((parsed, _)) => parsed,
+            Ok((parsed, diagnostics)) if diagnostics.is_empty() => parsed,
+            Ok((_, diagnostics)) => {
+                emit(&diagnostics, &sources, Format::Human);
+                code = code.max(EXIT_FAILED);
+                continue;
+            }
             Err(diagnostic) => {
                 emit(&[diagnostic], &sources, Format::Human);
                 code = code.max(EXIT_FAILED);

@@ -12,3 +12,12 @@ pub const MODULES: &[(&str, &str)] = &[
 pub fn module(name: &str) -> Option<&'static str> {
     MODULES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
 }
+
+/// The stdlib module that defines `policy NAME`, if any.
+pub fn module_defining_policy(name: &str) -> Option<&'static str> {
+    let needle = format!("policy {name} ");
+    MODULES
+        .iter()
+        .find(|(_, text)| text.lines().any(|line| line.starts_with(&needle)))
+        .map(|(module, _)| *module)
+}

@@ -71,12 +71,12 @@ impl Checker<'_> {
                         let lowered = match expectation {
                             Expectation::Route(name) => self.resolve(NameKind::Route, name).map(Expect::Route),
                             Expectation::Upstream(name) => self.resolve(NameKind::Upstream, name).map(Expect::Upstream),
-                            Expectation::Status { status, location } => {
-                                self.status(status, 100..=599).map(|status| Expect::Status {
+                            Expectation::Status { status, location } => self
+                                .status(status, "expected status", 100..=599)
+                                .map(|status| Expect::Status {
                                     status,
                                     location: location.as_ref().map(|l| l.value.clone()),
-                                })
-                            }
+                                }),
                             Expectation::NoRoute => Some(Expect::NoRoute),
                         };
                         if let Some(lowered) = lowered {

@@ -68,6 +68,8 @@ pub(crate) struct Checker<'p> {
     names: HashMap<NameKind, HashMap<String, Declaration>>,
     /// Declaration order, per kind, as indices into the lowered vectors.
     order: HashMap<NameKind, Vec<String>>,
+    /// Policies being expanded, outermost first, to report cycles whole.
+    policy_stack: Vec<String>,
 }
 
 /// Checks a loaded program. The model is returned only when no error was
@@ -78,6 +80,7 @@ pub fn check(program: &Program) -> (Option<Checked>, Vec<Diagnostic>) {
         diagnostics: Vec::new(),
         names: HashMap::new(),
         order: HashMap::new(),
+        policy_stack: Vec::new(),
     };
     checker.declare_all();
 
@@ -173,7 +176,25 @@ impl<'p> Checker<'p> {
             return Some(declaration.index);
         }
         let help = did_you_mean(&name.node, table.keys().map(String::as_str));
-        let help = help.or_else(|| (table.is_empty()).then(|| format!("this policy defines no {} yet", kind.noun())));
+        let help = help.or_else(|| match kind {
+            NameKind::Policy => crate::stdlib::module_defining_policy(&name.node).map(|module| {
+                format!(
+                    "`{}` is in the standard library: add `import \"std/{module}\"`",
+                    name.node
+                )
+            }),
+            _ => None,
+        });
+        let help = help.or_else(|| {
+            table.is_empty().then(|| {
+                format!(
+                    "no {} is defined; define one with `{} {} {{ ... }}`",
+                    kind.noun(),
+                    kind.noun(),
+                    name.node
+                )
+            })
+        });
         self.report(
             Diagnostic::new(
                 Code::UnknownName,
@@ -222,28 +243,34 @@ impl<'p> Checker<'p> {
         let mut admin_span: Option<Span> = None;
         let mut limits_span: Option<Span> = None;
         let mut listen_spans: HashMap<String, Span> = HashMap::new();
+        let mut any_listen = false;
         for (module, item) in self.items() {
             match &item.kind {
                 ItemKind::Listen(listen) => {
+                    any_listen = true;
                     let addr = self.listen_addr(&listen.addr, "0.0.0.0");
                     let mut tls = None;
-                    let mut http2 = false;
+                    let mut http2: Option<Span> = None;
+                    let mut tls_span: Option<Span> = None;
                     for option in &listen.options {
                         match option {
                             ListenOption::Http2(span) => {
-                                if http2 {
-                                    self.duplicate_setting("http2", *span, *span);
+                                if let Some(first) = http2 {
+                                    self.duplicate_setting("http2", *span, first);
                                 }
-                                http2 = true;
+                                http2 = Some(*span);
                             }
                             ListenOption::Tls(stmts, span) => {
-                                if tls.is_some() {
-                                    self.duplicate_setting("tls", *span, *span);
+                                if let Some(first) = tls_span {
+                                    self.duplicate_setting("tls", *span, first);
+                                    continue;
                                 }
+                                tls_span = Some(*span);
                                 tls = self.tls(stmts, *span, module);
                             }
                         }
                     }
+                    let http2 = http2.is_some();
                     if let Some(addr) = addr {
                         if let Some(first) = listen_spans.get(&addr) {
                             let first = *first;
@@ -279,13 +306,18 @@ impl<'p> Checker<'p> {
                 _ => {}
             }
         }
-        let root_is_module = self.program.module(self.program.root).is_some();
-        if listen_spans.is_empty() && root_is_module {
+        if let Some(root) = self.program.module(self.program.root).filter(|_| !any_listen) {
+            // Point at the first line of the first item: the policy starts there.
+            let span = root.ast.items.first().map_or(self.program.root_span(), |item| {
+                let text = &self.program.sources.get(item.span.file).text[item.span.start..item.span.end];
+                let first_line = text.find('\n').unwrap_or(text.len());
+                Span::new(item.span.file, item.span.start, item.span.start + first_line)
+            });
             self.report(
                 Diagnostic::new(
                     Code::NoListener,
                     "the policy has no `listen`",
-                    self.program.root_span(),
+                    span,
                     "a policy needs at least one listener",
                 )
                 .with_help("add a listener, such as `listen \"127.0.0.1:8080\"`"),

@@ -36,7 +36,7 @@ enum Lowered {
     Rewrite(ParsedTemplate),
     RequestHeaders(Vec<model::HeaderEdit>),
     ResponseHeaders(Vec<model::HeaderEdit>),
-    Agents(Vec<(u32, Span)>),
+    Agents(Vec<(u32, Ident)>),
     RateLimit(model::RateLimit),
     Timeout(u64),
     Limits(model::Limits),
@@ -118,10 +118,12 @@ impl<'p> Checker<'p> {
         })?;
         let _ = module;
         policies.insert(name.to_string(), PolicyState::InProgress);
+        self.policy_stack.push(name.to_string());
         let mut applied = Vec::new();
         for modifier in &policy.modifiers {
-            self.modifier(modifier, policy_module, policies, &mut applied, Some(&policy.name.node));
+            self.modifier(modifier, policy_module, policies, &mut applied);
         }
+        self.policy_stack.pop();
         policies.insert(name.to_string(), PolicyState::Done(applied.clone()));
         Some(applied)
     }
@@ -134,13 +136,12 @@ impl<'p> Checker<'p> {
         module: &'p Module,
         policies: &mut HashMap<String, PolicyState>,
         out: &mut Vec<Applied>,
-        in_policy: Option<&str>,
     ) {
         let keyword = modifier.kind.keyword();
         let lowered = match &modifier.kind {
             ModifierKind::Use(names) => {
                 for name in names {
-                    self.use_policy(name, module, policies, out, in_policy);
+                    self.use_policy(name, module, policies, out);
                 }
                 return;
             }
@@ -189,10 +190,10 @@ impl<'p> Checker<'p> {
             ModifierKind::RequestHeaders(edits) => Lowered::RequestHeaders(self.header_edits(edits)),
             ModifierKind::ResponseHeaders(edits) => Lowered::ResponseHeaders(self.header_edits(edits)),
             ModifierKind::Agents(names) => {
-                let mut agents: Vec<(u32, Span)> = Vec::new();
+                let mut agents: Vec<(u32, Ident)> = Vec::new();
                 for name in names {
                     if let Some(index) = self.resolve(NameKind::Agent, name) {
-                        agents.push((index as u32, name.span));
+                        agents.push((index as u32, name.clone()));
                     }
                 }
                 Lowered::Agents(agents)
@@ -255,15 +256,19 @@ impl<'p> Checker<'p> {
         module: &'p Module,
         policies: &mut HashMap<String, PolicyState>,
         out: &mut Vec<Applied>,
-        in_policy: Option<&str>,
     ) {
         self.resolve(NameKind::Policy, name);
         if matches!(policies.get(&name.node), Some(PolicyState::InProgress)) {
-            let from = in_policy.unwrap_or("?");
+            let start = self.policy_stack.iter().position(|p| *p == name.node).unwrap_or(0);
+            let chain: Vec<String> = self.policy_stack[start..]
+                .iter()
+                .chain(std::iter::once(&name.node))
+                .map(|p| format!("`{p}`"))
+                .collect();
             self.report(
                 Diagnostic::new(
                     Code::PolicyCycle,
-                    format!("policy `{from}` uses itself through `{}`", name.node),
+                    format!("policy cycle: {}", chain.join(" uses ")),
                     name.span,
                     "this `use` closes a cycle",
                 )
@@ -289,7 +294,7 @@ impl<'p> Checker<'p> {
             if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                 self.report(
                     Diagnostic::new(
-                        Code::InvalidHeaderName,
+                        Code::InvalidHeaderValue,
                         format!("header value for `{name}` contains a line break"),
                         edit.value.as_ref().map_or(edit.span, |v| v.span),
                         "header values are one line",
@@ -343,7 +348,13 @@ impl<'p> Checker<'p> {
                     match &condition.kind {
                         ConditionKind::Host(pattern) => {
                             if let Some((_, first)) = &host {
-                                self.duplicate_condition("host", span, *first, "list several names on one `host` line");
+                                self.duplicate_condition(
+                                    &route.name.node,
+                                    "host",
+                                    span,
+                                    *first,
+                                    "list several names on one `host` line",
+                                );
                                 continue;
                             }
                             let lowered = match pattern {
@@ -368,6 +379,7 @@ impl<'p> Checker<'p> {
                         ConditionKind::Path(pattern) => {
                             if let Some((_, first)) = &path {
                                 self.duplicate_condition(
+                                    &route.name.node,
                                     "path",
                                     span,
                                     *first,
@@ -390,6 +402,7 @@ impl<'p> Checker<'p> {
                         ConditionKind::Method(list) => {
                             if let Some((_, first)) = &methods {
                                 self.duplicate_condition(
+                                    &route.name.node,
                                     "method",
                                     span,
                                     *first,
@@ -415,6 +428,7 @@ impl<'p> Checker<'p> {
                             if let Some((_, first)) = headers.iter().find(|(h, _)| h.name == lowered_name) {
                                 let first = *first;
                                 self.duplicate_condition(
+                                    &route.name.node,
                                     &format!("header \"{lowered_name}\""),
                                     span,
                                     first,
@@ -450,7 +464,13 @@ impl<'p> Checker<'p> {
                             }
                             if let Some((_, first)) = queries.iter().find(|(q, _)| q.name == name.value) {
                                 let first = *first;
-                                self.duplicate_condition(&format!("query \"{}\"", name.value), span, first, "");
+                                self.duplicate_condition(
+                                    &route.name.node,
+                                    &format!("query \"{}\"", name.value),
+                                    span,
+                                    first,
+                                    "",
+                                );
                                 continue;
                             }
                             queries.push((
@@ -479,7 +499,7 @@ impl<'p> Checker<'p> {
                     }
                     action = Some((a, a.span));
                 }
-                RouteStmt::Modifier(modifier) => self.modifier(modifier, module, policies, &mut applied, None),
+                RouteStmt::Modifier(modifier) => self.modifier(modifier, module, policies, &mut applied),
             }
         }
 
@@ -511,10 +531,10 @@ impl<'p> Checker<'p> {
         })
     }
 
-    fn duplicate_condition(&mut self, what: &str, again: Span, first: Span, hint: &str) {
+    fn duplicate_condition(&mut self, route: &str, what: &str, again: Span, first: Span, hint: &str) {
         let mut diagnostic = Diagnostic::new(
             Code::DuplicateCondition,
-            format!("route has two `{what}` conditions"),
+            format!("route `{route}` has two `{what}` conditions"),
             again,
             "second condition",
         )
@@ -627,7 +647,7 @@ impl<'p> Checker<'p> {
                 })
             }
             ActionKind::Redirect { status, location } => {
-                let status_value = self.integer(status, "status", 0..=u64::MAX);
+                let status_value = self.integer(status, "redirect status", 0..=u64::MAX);
                 let status = match status_value {
                     Some(s @ (301 | 302 | 307 | 308)) => Some(s as u16),
                     Some(_) => {
@@ -656,7 +676,7 @@ impl<'p> Checker<'p> {
                 body,
                 content_type,
             } => {
-                let status = self.status(status, 100..=599)?;
+                let status = self.status(status, "respond status", 100..=599)?;
                 Some(model::Action::Respond {
                     status,
                     body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
@@ -677,6 +697,7 @@ impl<'p> Checker<'p> {
         let mut out = model::Modifiers::default();
         let mut single: HashMap<&'static str, Span> = HashMap::new();
         let mut limit_spans: HashMap<&'static str, Span> = HashMap::new();
+        let mut agent_calls: HashMap<u32, Span> = HashMap::new();
         let mut ok = true;
         for a in applied {
             if let Err(why) = fits(a.keyword, action) {
@@ -726,19 +747,22 @@ impl<'p> Checker<'p> {
                 Lowered::RequestHeaders(edits) => out.request_headers.extend(edits),
                 Lowered::ResponseHeaders(edits) => out.response_headers.extend(edits),
                 Lowered::Agents(agents) => {
-                    for (agent, span) in agents {
-                        if out.agents.contains(&agent) {
-                            self.report(
-                                Diagnostic::new(
-                                    Code::DuplicateSetting,
-                                    format!("an agent is called twice by route `{route}`"),
-                                    span,
-                                    "called again here",
-                                )
-                                .with_help("each agent sees a request once"),
-                            );
+                    for (agent, name) in agents {
+                        if let Some(first) = agent_calls.get(&agent) {
+                            let mut diagnostic = Diagnostic::new(
+                                Code::DuplicateSetting,
+                                format!("agent `{}` is called twice by route `{route}`", name.node),
+                                name.span,
+                                "called again here",
+                            )
+                            .with_label(*first, "first called here");
+                            if let Some(via) = a.via {
+                                diagnostic = diagnostic.with_label(via, "through this `use`");
+                            }
+                            self.report(diagnostic.with_help("each agent sees a request once"));
                             ok = false;
                         } else {
+                            agent_calls.insert(agent, name.span);
                             out.agents.push(agent);
                         }
                     }
@@ -812,7 +836,7 @@ impl<'p> Checker<'p> {
                     let Some(len) = text[i + 1..].find('}') else {
                         self.report(
                             Diagnostic::new(
-                                Code::UnknownTemplateVariable,
+                                Code::InvalidTemplate,
                                 format!("unclosed `{{` in template `{text}`"),
                                 at(i, i + 1),
                                 "opened here",
@@ -830,7 +854,7 @@ impl<'p> Checker<'p> {
                     } else {
                         self.report(
                             Diagnostic::new(
-                                Code::UnknownTemplateVariable,
+                                Code::InvalidTemplate,
                                 format!("invalid template variable `{{{name}}}`"),
                                 at(i, i + len + 2),
                                 "not a variable name",
@@ -844,7 +868,7 @@ impl<'p> Checker<'p> {
                 b'}' => {
                     self.report(
                         Diagnostic::new(
-                            Code::UnknownTemplateVariable,
+                            Code::InvalidTemplate,
                             format!("unmatched `}}` in template `{text}`"),
                             at(i, i + 1),
                             "no `{` opens this",
@@ -901,7 +925,7 @@ impl<'p> Checker<'p> {
                         });
                         self.report(
                             Diagnostic::new(
-                                Code::UnknownTemplateVariable,
+                                Code::InvalidTemplate,
                                 format!("unknown template variable `{{{name}}}`"),
                                 *span,
                                 "no capture or builtin has this name",

@@ -171,7 +171,7 @@ impl Checker<'_> {
                             RetryCondition::Timeout(_) => out.retry.on_timeout = true,
                             RetryCondition::Status(statuses, _) => {
                                 for status in statuses {
-                                    if let Some(status) = self.status(status, 400..=599) {
+                                    if let Some(status) = self.status(status, "retry status", 400..=599) {
                                         out.retry.on_status.push(status);
                                     }
                                 }
@@ -200,11 +200,21 @@ impl Checker<'_> {
                             continue;
                         }
                         match option {
-                            UpstreamTlsOption::Sni(name, _) => {
-                                if let Some(model::HostName::Exact(name)) = self.host_name(name) {
-                                    tls.sni = Some(name);
-                                }
-                            }
+                            UpstreamTlsOption::Sni(name, _) => match self.host_name(name) {
+                                Some(model::HostName::Exact(host)) => tls.sni = Some(host),
+                                Some(model::HostName::Wildcard(_)) => self.report(
+                                    Diagnostic::new(
+                                        Code::InvalidHost,
+                                        format!("invalid server name `{}`", name.value),
+                                        name.span,
+                                        "a TLS server name is one host, not a pattern",
+                                    )
+                                    .with_help(
+                                        "write the name the upstream's certificate is for, such as `api.example.com`",
+                                    ),
+                                ),
+                                None => {}
+                            },
                             UpstreamTlsOption::Verify(on, _) => tls.verify = *on,
                         }
                     }
@@ -270,7 +280,7 @@ impl Checker<'_> {
                             .with_help("use `health http GET \"/path\" expect 200 ...` to check a status"),
                         );
                     }
-                    expect = self.status(&option.value, 100..=599);
+                    expect = self.status(&option.value, "health check status", 100..=599);
                 }
                 HealthOptionKind::Interval => interval = self.duration(&option.value, "interval"),
                 HealthOptionKind::Timeout => timeout = self.duration(&option.value, "timeout"),

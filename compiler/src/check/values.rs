@@ -237,9 +237,9 @@ impl Checker<'_> {
             .map(|v| v as u8)
     }
 
-    /// An HTTP status within `range`.
-    pub(super) fn status(&mut self, number: &Number, range: RangeInclusive<u64>) -> Option<u16> {
-        self.integer(number, "status", range).map(|v| v as u16)
+    /// An HTTP status within `range`; `what` says whose ("respond status").
+    pub(super) fn status(&mut self, number: &Number, what: &str, range: RangeInclusive<u64>) -> Option<u16> {
+        self.integer(number, what, range).map(|v| v as u16)
     }
 
     // ------------------------------------------------------------ strings

@@ -2,6 +2,8 @@
 //! every pair, so the only failures here are the ones the grammar leaves to
 //! the builder on purpose: escapes inside strings.
 
+use std::collections::HashMap;
+
 use pest::iterators::{Pair, Pairs};
 
 use super::Rule;
@@ -9,8 +11,11 @@ use crate::ast::*;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
-pub(super) struct Builder {
+pub(super) struct Builder<'t> {
     file: FileId,
+    text: &'t str,
+    /// Comment start by comment end, to trim them off spans.
+    comment_starts: HashMap<usize, usize>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -21,7 +26,10 @@ struct Children<'i> {
 
 impl<'i> Children<'i> {
     fn of(pair: Pair<'i, Rule>) -> Self {
-        let pairs: Vec<_> = pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT).collect();
+        let pairs: Vec<_> = pair
+            .into_inner()
+            .filter(|p| !matches!(p.as_rule(), Rule::COMMENT | Rule::sep | Rule::lbrace | Rule::rbrace))
+            .collect();
         Children {
             pairs: pairs.into_iter().peekable(),
         }
@@ -50,10 +58,12 @@ fn only_child(pair: Pair<'_, Rule>) -> Pair<'_, Rule> {
     Children::of(pair).next()
 }
 
-impl Builder {
-    pub(super) fn new(file: FileId) -> Self {
+impl<'t> Builder<'t> {
+    pub(super) fn new(file: FileId, text: &'t str, comments: &[Span]) -> Self {
         Builder {
             file,
+            text,
+            comment_starts: comments.iter().map(|c| (c.end, c.start)).collect(),
             diagnostics: Vec::new(),
         }
     }
@@ -62,8 +72,23 @@ impl Builder {
         self.diagnostics
     }
 
+    /// The span of a pair without the whitespace and comments that pest
+    /// lets a rule end with (implicit whitespace before a repetition that
+    /// then matches nothing is still consumed).
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
-        Span::new(self.file, pair.as_span().start(), pair.as_span().end())
+        let start = pair.as_span().start();
+        let mut end = pair.as_span().end();
+        loop {
+            let trimmed = self.text[start..end].trim_end_matches([' ', '\t']).len() + start;
+            match self.comment_starts.get(&trimmed) {
+                Some(&comment_start) if comment_start >= start => end = comment_start,
+                _ => {
+                    end = trimmed;
+                    break;
+                }
+            }
+        }
+        Span::new(self.file, start, end)
     }
 
     pub(super) fn file(&mut self, mut pairs: Pairs<'_, Rule>) -> File {
@@ -154,6 +179,10 @@ impl Builder {
                         }
                         None => {
                             let end = rest.find('}').map_or(i + 2, |e| i + 3 + e);
+                            // Skip what the bad escape spans, so the text after it stays as is.
+                            while chars.peek().is_some_and(|&(j, _)| j < end) {
+                                chars.next();
+                            }
                             let span = Span::new(self.file, offset + i, offset + end.min(text.len()));
                             self.diagnostics.push(
                                 Diagnostic::new(
@@ -240,23 +269,25 @@ impl Builder {
             .rest()
             .filter(|p| p.as_rule() == Rule::limit_stmt)
             .map(|stmt| {
-                let span = self.span(&stmt);
-                let mut children = Children::of(stmt);
-                let kind = match children.next().as_rule() {
+                let (kind, value, span) = self.keyed_number(stmt, |rule| match rule {
                     Rule::kw_max_header_count => LimitKind::MaxHeaderCount,
                     Rule::kw_max_header_size => LimitKind::MaxHeaderSize,
                     Rule::kw_max_body_size => LimitKind::MaxBodySize,
                     Rule::kw_request_timeout => LimitKind::RequestTimeout,
                     Rule::kw_idle_timeout => LimitKind::IdleTimeout,
                     rule => unreachable!("limits cannot hold {rule:?}"),
-                };
-                LimitStmt {
-                    kind,
-                    value: self.number(children.next()),
-                    span,
-                }
+                });
+                LimitStmt { kind, value, span }
             })
             .collect()
+    }
+
+    /// A `KEYWORD NUMBER` statement whose keyword picks its kind.
+    fn keyed_number<K>(&self, pair: Pair<'_, Rule>, kind_of: impl Fn(Rule) -> K) -> (K, Number, Span) {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        let kind = kind_of(children.next().as_rule());
+        (kind, self.number(children.next()), span)
     }
 
     // ------------------------------------------------------------ upstreams
@@ -316,6 +347,7 @@ impl Builder {
                     }
                     Rule::health => UpstreamStmtKind::Health(self.health(children.next())),
                     Rule::passive => {
+                        children.next(); // failures
                         let failures = self.number(children.next());
                         children.next(); // within
                         let within = self.number(children.next());
@@ -408,21 +440,15 @@ impl Builder {
         let options = children
             .rest()
             .map(|option| {
-                let span = self.span(&option);
-                let mut parts = Children::of(option);
-                let kind = match parts.next().as_rule() {
+                let (kind, value, span) = self.keyed_number(option, |rule| match rule {
                     Rule::kw_expect => HealthOptionKind::Expect,
                     Rule::kw_interval => HealthOptionKind::Interval,
                     Rule::kw_timeout => HealthOptionKind::Timeout,
                     Rule::kw_rise => HealthOptionKind::Rise,
                     Rule::kw_fall => HealthOptionKind::Fall,
                     rule => unreachable!("health cannot hold {rule:?}"),
-                };
-                HealthOption {
-                    kind,
-                    value: self.number(parts.next()),
-                    span,
-                }
+                });
+                HealthOption { kind, value, span }
             })
             .collect();
         Health { probe, options }

@@ -8,6 +8,9 @@ fn words(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
         EOI => "end of file",
+        sep => "a new line",
+        lbrace => "`{`",
+        rbrace => "`}`",
         name => "a name",
         method_name => "a method such as `GET`",
         string | raw_string | string_inner | raw_inner => "a string",
@@ -130,10 +133,22 @@ pub(super) fn help_for(text: &str, offset: usize, error: &pest::error::Error<Rul
         )
     });
     if expects_number && rest.starts_with('"') {
+        let before = text[..offset.min(text.len())].trim_end();
+        for (keyword, example) in [("respond", "respond 200 \"ok\""), ("redirect", "redirect 301 \"/new\"")] {
+            if before.ends_with(keyword) {
+                return Some(format!("the status comes first, such as `{example}`"));
+            }
+        }
         return Some("numbers and durations are written without quotes".to_string());
     }
     if positives.contains(&Rule::name) && rest.starts_with('"') {
         return Some("names are written without quotes".to_string());
+    }
+    if rest.trim().is_empty() && positives.contains(&Rule::rbrace) {
+        return Some("a block opened with `{` is not closed with `}`".to_string());
+    }
+    if positives.contains(&Rule::sep) {
+        return Some("each statement goes on its own line, or ends with `;`".to_string());
     }
     None
 }

@@ -34,16 +34,21 @@ pub struct Parsed {
 /// come back beside it.
 pub fn parse(file: FileId, text: &str) -> Result<(Parsed, Vec<Diagnostic>), Diagnostic> {
     let pairs = ZenParser::parse(Rule::file, text).map_err(|error| syntax_error(file, text, error))?;
-    let comments = pairs
+    let comments: Vec<Comment> = pairs
         .clone()
         .flatten()
         .filter(|pair| pair.as_rule() == Rule::COMMENT)
-        .map(|pair| Comment {
-            text: pair.as_str().trim_end().to_string(),
-            span: Span::new(file, pair.as_span().start(), pair.as_span().end()),
+        .map(|pair| {
+            let text = pair.as_str().trim_end();
+            let start = pair.as_span().start();
+            Comment {
+                text: text.to_string(),
+                span: Span::new(file, start, start + text.len()),
+            }
         })
         .collect();
-    let mut builder = build::Builder::new(file);
+    let comment_spans: Vec<Span> = comments.iter().map(|c| c.span).collect();
+    let mut builder = build::Builder::new(file, text, &comment_spans);
     let ast = builder.file(pairs);
     Ok((Parsed { file: ast, comments }, builder.into_diagnostics()))
 }
@@ -60,7 +65,15 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
         pest::error::ErrorVariant::CustomError { message } => (message.clone(), String::new()),
     };
     let found = expected::found_at(text, offset);
-    let span = Span::new(file, offset, offset + found.len());
+    // At the end of the file there is nothing to underline: point at the
+    // last thing written instead.
+    let span = if found.is_empty() {
+        let end = text.trim_end().len();
+        let start = text[..end].char_indices().last().map_or(0, |(i, _)| i);
+        Span::new(file, start, end)
+    } else {
+        Span::new(file, offset, offset + found.len())
+    };
     let message = if expected.is_empty() {
         format!("unexpected {}", found_words(found))
     } else {

@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// The AST of `text` as JSON with every span removed, so that two layouts
+/// of the same policy compare equal.
+pub fn ast_without_spans(text: &str) -> Value {
+    let (parsed, _) = zenc::syntax::parse(zenc::source::FileId(0), text).expect("parses");
+    let mut value = serde_json::to_value(&parsed.file).expect("AST serializes");
+    strip_spans(&mut value);
+    value
+}
+
+fn strip_spans(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let is_span =
+                map.len() == 3 && map.contains_key("file") && map.contains_key("start") && map.contains_key("end");
+            if is_span {
+                *value = Value::Null;
+                return;
+            }
+            map.remove("span");
+            map.values_mut().for_each(strip_spans);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_spans),
+        _ => {}
+    }
+}
+
+/// Every `.zen` file of the repository that should parse: examples,
+/// stdlib and the formatting corpus.
+pub fn repository_policies() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["../examples", "../examples/multi-file", "../stdlib", "tests/corpus/fmt"] {
+        for entry in std::fs::read_dir(dir).expect("directory exists") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "zen") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Formats `text`, which must parse.
+pub fn format(text: &str) -> String {
+    zenc::fmt::format_source(text).expect("parses")
+}
+
+/// The comments of `text`, in order, as written.
+pub fn comments(text: &str) -> Vec<String> {
+    let (parsed, _) = zenc::syntax::parse(zenc::source::FileId(0), text).expect("parses");
+    parsed.comments.into_iter().map(|c| c.text).collect()
+}
