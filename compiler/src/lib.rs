@@ -3,16 +3,22 @@
 //! renderers of diagnostics (`render`). The binary in `main.rs` is a thin
 //! command-line layer over this library.
 
+pub mod analyze;
 pub mod ast;
 pub mod check;
 pub mod diagnostic;
+pub mod emit;
+pub mod evaluate;
 pub mod fmt;
+pub mod inspect;
 pub mod loader;
+pub mod reference;
 pub mod render;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
 pub mod synth;
+pub mod testing;
 
 use std::path::Path;
 
@@ -20,17 +26,51 @@ use crate::check::Checked;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::loader::{Program, ReadError};
 
-/// The outcome of loading and checking one policy.
+/// The outcome of loading, checking and compiling one policy.
 #[derive(Debug)]
 pub struct Compilation {
     pub program: Program,
     /// Present when there was no error.
     pub checked: Option<Checked>,
+    /// The `.zbin` bytes, present when there was no error. Relative paths
+    /// in it are relative to the root file's directory: the artifact
+    /// belongs beside its source (see `artifact_at` for elsewhere).
+    pub artifact: Option<Vec<u8>>,
+    built: Option<(analyze::Layout, emit::Automata)>,
+    pub stats: Option<BuildStats>,
     /// Errors and warnings, in source order.
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Figures about a build, for `zenc build`'s summary.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildStats {
+    pub routes: usize,
+    pub alternatives: usize,
+    pub host_patterns: usize,
+    pub path_patterns: usize,
+    pub host_states: usize,
+    pub path_states: usize,
+    pub automata_bytes: usize,
+}
+
 impl Compilation {
+    /// The artifact for a file in `dir`: relative paths rebased so that
+    /// they still name the same files from there.
+    pub fn artifact_at(&self, dir: &Path) -> Option<Vec<u8>> {
+        let (layout, automata) = self.built.as_ref()?;
+        let checked = self.checked.as_ref()?;
+        let root_dir = self
+            .program
+            .module(self.program.root)
+            .and_then(|m| m.dir.clone())
+            .unwrap_or_default();
+        let mut policy = checked.policy.clone();
+        emit::rebase(&mut policy, &root_dir, dir);
+        let (digest, sources) = emit::provenance(&self.program);
+        Some(emit::write(&policy, layout, automata, digest, sources))
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
@@ -69,10 +109,66 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
     } else {
         None
     };
+    let mut artifact = None;
+    let mut stats = None;
+    let mut built = None;
+    let timings = std::env::var_os("ZENC_TIMINGS").is_some();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |phase: &str| {
+        if timings {
+            eprintln!("zenc: {phase} {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+        }
+        clock = std::time::Instant::now();
+    };
+    lap("load and check");
+    if let Some(checked) = &checked {
+        let layout = analyze::layout(&checked.policy);
+        lap("layout");
+        match emit::build_automata(&layout) {
+            Ok(automata) => {
+                lap("automata");
+                diagnostics.extend(analyze::analyze(
+                    &checked.policy,
+                    &layout,
+                    &checked.route_spans,
+                    automata.hosts.as_ref(),
+                    automata.paths.as_ref(),
+                ));
+                lap("analysis");
+                if !diagnostics.iter().any(Diagnostic::is_error) {
+                    stats = Some(BuildStats {
+                        routes: checked.policy.routes.len(),
+                        alternatives: layout.alternatives.len(),
+                        host_patterns: layout.host_patterns.len(),
+                        path_patterns: layout.path_patterns.len(),
+                        host_states: automata.hosts.as_ref().map_or(0, emit::state_count),
+                        path_states: automata.paths.as_ref().map_or(0, emit::state_count),
+                        automata_bytes: automata.hosts.as_ref().map_or(0, |d| d.memory_usage())
+                            + automata.paths.as_ref().map_or(0, |d| d.memory_usage())
+                            + automata.values.iter().map(|d| d.memory_usage()).sum::<usize>(),
+                    });
+                    let (digest, sources) = emit::provenance(&program);
+                    artifact = Some(emit::write(&checked.policy, &layout, &automata, digest, sources));
+                    lap("write");
+                    built = Some((layout, automata));
+                }
+            }
+            Err(message) => diagnostics.push(Diagnostic::new(
+                Code::RegexTooLarge,
+                format!("the route automaton cannot be built: {message}"),
+                program.root_span(),
+                "while building the automaton of this policy",
+            )),
+        }
+    }
     diagnostics.sort_by_key(|d| (d.primary_span().file, d.primary_span().start));
+    let checked = checked.filter(|_| artifact.is_some());
     Compilation {
         program,
         checked,
+        artifact,
+        built,
+        stats,
         diagnostics,
     }
 }

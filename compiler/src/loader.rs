@@ -20,9 +20,13 @@ pub struct Module {
     pub comments: Vec<Comment>,
     /// Part of the standard library (its unused items are not reported).
     pub is_stdlib: bool,
-    /// The directory that relative paths in this file are resolved
-    /// against; `None` for stdlib modules.
+    /// The directory that relative imports in this file are read from;
+    /// `None` for stdlib modules.
     pub dir: Option<PathBuf>,
+    /// The same directory relative to the root file's directory: paths
+    /// written in this file are stored relative to the root's directory,
+    /// so that an artifact does not depend on where it was built.
+    pub rel_dir: Option<PathBuf>,
 }
 
 /// Everything loaded for one root file.
@@ -64,6 +68,8 @@ struct Loader {
     seen: HashMap<ModuleKey, FileId>,
     /// The chain of files being loaded, for cycle reports.
     stack: Vec<(ModuleKey, FileId)>,
+    /// The root file's directory.
+    root_dir: Option<PathBuf>,
 }
 
 /// Loads `path` and its imports from disk.
@@ -84,6 +90,7 @@ pub fn load_source(path: &Path, text: &str) -> (Program, Vec<Diagnostic>) {
         diagnostics: Vec::new(),
         seen: HashMap::new(),
         stack: Vec::new(),
+        root_dir: None,
     };
     let key = ModuleKey::Path(canonical(path));
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -111,6 +118,9 @@ impl Loader {
                 return id;
             }
         };
+        if self.root_dir.is_none() {
+            self.root_dir = Some(dir.clone().unwrap_or_default());
+        }
         self.stack.push((key, id));
         for item in &parsed.file.items {
             if let ItemKind::Import(target) = &item.kind {
@@ -118,12 +128,17 @@ impl Loader {
             }
         }
         self.stack.pop();
+        let rel_dir = dir.as_ref().map(|d| match self.root_dir.as_deref() {
+            Some(root) => relative_to(&absolute(d), &absolute(root)),
+            None => PathBuf::new(),
+        });
         self.modules.push(Module {
             id,
             ast: parsed.file,
             comments: parsed.comments,
             is_stdlib,
             dir,
+            rel_dir,
         });
         id
     }
@@ -242,13 +257,47 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 /// Resolves a path written in a policy against the directory of the file
-/// that names it; used for static roots, certificates and sockets.
-pub fn resolve_relative(dir: Option<&Path>, written: &str) -> String {
+/// that names it (given relative to the root file's directory); used for
+/// static roots, certificates and sockets. The result is relative to the
+/// root file's directory, or absolute when written so.
+pub fn resolve_relative(rel_dir: Option<&Path>, written: &str) -> String {
     let path = Path::new(written);
-    match dir {
-        Some(dir) if path.is_relative() => clean(&dir.join(path)).display().to_string(),
+    match rel_dir {
+        Some(dir) if path.is_relative() => {
+            let joined = clean(&dir.join(path));
+            if joined.as_os_str().is_empty() {
+                ".".to_string()
+            } else {
+                joined.display().to_string()
+            }
+        }
         _ => written.to_string(),
     }
+}
+
+/// An absolute form of `path`, made lexically (no symlinks followed).
+pub fn absolute(path: &Path) -> PathBuf {
+    let base = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    clean(&std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()))
+}
+
+/// `target` relative to `base`, both absolute and clean.
+pub fn relative_to(target: &Path, base: &Path) -> PathBuf {
+    let target: Vec<Component> = target.components().collect();
+    let base: Vec<Component> = base.components().collect();
+    let common = target.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..base.len() {
+        out.push("..");
+    }
+    for component in &target[common..] {
+        out.push(component);
+    }
+    out
 }
 
 impl Program {

@@ -3,10 +3,12 @@
 //! the runtime uses (milliseconds, bytes, lowercase names), so the hot path
 //! never parses or converts anything.
 
+use bincode::{Decode, Encode};
+
 /// Milliseconds.
 pub type Millis = u64;
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Policy {
     pub listeners: Vec<Listener>,
     pub admin: Option<String>,
@@ -17,7 +19,7 @@ pub struct Policy {
     pub routes: Vec<Route>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Listener {
     /// A socket address, `IP:PORT`.
     pub addr: String,
@@ -25,14 +27,14 @@ pub struct Listener {
     pub http2: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Tls {
     pub cert: String,
     pub key: String,
     pub sni: Vec<SniCert>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct SniCert {
     pub host: String,
     pub cert: String,
@@ -40,7 +42,7 @@ pub struct SniCert {
 }
 
 /// Request limits; `None` means "inherit" (routes) or "no limit" (global).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Limits {
     pub max_header_count: Option<u32>,
     pub max_header_size: Option<u64>,
@@ -49,7 +51,7 @@ pub struct Limits {
     pub idle_timeout: Option<Millis>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Upstream {
     pub name: String,
     pub servers: Vec<Server>,
@@ -62,7 +64,7 @@ pub struct Upstream {
     pub max_connections: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Server {
     /// `HOST:PORT`, the host an IP address or a DNS name.
     pub addr: String,
@@ -70,7 +72,7 @@ pub struct Server {
     pub backup: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Balance {
     RoundRobin,
     LeastConn,
@@ -81,7 +83,7 @@ pub enum Balance {
     KetamaHeader(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct HealthCheck {
     pub probe: HealthProbe,
     pub interval: Millis,
@@ -92,20 +94,20 @@ pub struct HealthCheck {
     pub fall: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum HealthProbe {
     Http { method: String, path: String, expect: u16 },
     Tcp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct PassiveHealth {
     pub failures: u32,
     pub within: Millis,
     pub eject: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Timeouts {
     pub connect: Millis,
     pub read: Millis,
@@ -125,7 +127,7 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Retry {
     pub count: u32,
     pub on_connect_error: bool,
@@ -134,13 +136,13 @@ pub struct Retry {
     pub non_idempotent: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct UpstreamTls {
     pub sni: Option<String>,
     pub verify: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Agent {
     pub name: String,
     pub socket: String,
@@ -150,13 +152,13 @@ pub struct Agent {
     pub body: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub enum FailureMode {
     Allow,
     Deny,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Route {
     pub name: String,
     pub priority: u32,
@@ -170,7 +172,7 @@ pub struct Route {
     pub modifiers: Modifiers,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum HostMatch {
     Any,
     /// Lowercase names; `*.example.org` kept as a wildcard.
@@ -178,14 +180,14 @@ pub enum HostMatch {
     Regex(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum HostName {
     Exact(String),
     /// The suffix including its leading dot: `.example.org`.
     Wildcard(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum PathMatch {
     Any,
     Exact(String),
@@ -193,27 +195,27 @@ pub enum PathMatch {
     Regex(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct HeaderMatch {
     /// Lowercase.
     pub name: String,
     pub value: ValueMatch,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum ValueMatch {
     Present,
     Exact(String),
     Regex(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct QueryMatch {
     pub name: String,
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Action {
     /// Upstream indices with their share in percent (one entry at 100 for
     /// a plain `proxy NAME`).
@@ -235,18 +237,18 @@ pub enum Action {
 }
 
 /// A string with variables, split once at compile time.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Template {
     pub parts: Vec<TemplatePart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum TemplatePart {
     Literal(String),
     Var(TemplateVar),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum TemplateVar {
     Host,
     Path,
@@ -273,7 +275,7 @@ impl TemplateVar {
     pub const BUILTINS: &'static [&'static str] = &["host", "path", "query", "scheme", "request_id"];
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Modifiers {
     pub rewrite: Option<Rewrite>,
     pub request_headers: Vec<HeaderEdit>,
@@ -285,13 +287,13 @@ pub struct Modifiers {
     pub limits: Limits,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Rewrite {
     Prefix { from: String, to: String },
     Template(Template),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct HeaderEdit {
     pub op: HeaderOp,
     /// Lowercase.
@@ -299,14 +301,14 @@ pub struct HeaderEdit {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub enum HeaderOp {
     Set,
     Add,
     Remove,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct RateLimit {
     /// Requests allowed per `per` milliseconds.
     pub requests: u64,
@@ -315,7 +317,7 @@ pub struct RateLimit {
     pub key: RateKey,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum RateKey {
     ClientIp,
     Header(String),

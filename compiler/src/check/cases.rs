@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::ast::{Expectation, ItemKind, RequestOption, TestStmt};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::evaluate::{parse_url, RequestSpec};
 use crate::source::Span;
 
 use super::{Checker, NameKind};
@@ -14,16 +15,7 @@ use super::{Checker, NameKind};
 pub struct TestCase {
     pub title: String,
     pub span: Span,
-    pub method: String,
-    /// `http` or `https`.
-    pub scheme: String,
-    /// The authority as written (host and optional port).
-    pub authority: String,
-    /// The path as written, before normalization (tests may exercise it).
-    pub path: String,
-    pub query: Option<String>,
-    /// Lowercase names.
-    pub headers: Vec<(String, String)>,
+    pub request: RequestSpec,
     pub client_ip: Option<IpAddr>,
     pub expectations: Vec<(Expect, Span)>,
 }
@@ -135,12 +127,14 @@ impl Checker<'_> {
             cases.push(TestCase {
                 title: test.title.value.clone(),
                 span: test.title.span,
-                method,
-                scheme,
-                authority,
-                path,
-                query,
-                headers,
+                request: RequestSpec {
+                    method,
+                    scheme,
+                    authority,
+                    path,
+                    query,
+                    headers,
+                },
                 client_ip,
                 expectations,
             });
@@ -151,25 +145,7 @@ impl Checker<'_> {
     /// `http://host[:port][/path][?query]`.
     fn test_url(&mut self, url: &crate::ast::Str) -> Option<(String, String, String, Option<String>)> {
         let text = url.value.as_str();
-        let parsed = text.split_once("://").and_then(|(scheme, rest)| {
-            let scheme = scheme.to_ascii_lowercase();
-            if scheme != "http" && scheme != "https" {
-                return None;
-            }
-            let (authority, target) = match rest.find(['/', '?']) {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            if authority.is_empty() || authority.contains(char::is_whitespace) {
-                return None;
-            }
-            let (path, query) = match target.split_once('?') {
-                Some((path, query)) => (path, Some(query.to_string())),
-                None => (target, None),
-            };
-            let path = if path.is_empty() { "/" } else { path };
-            Some((scheme, authority.to_string(), path.to_string(), query))
-        });
+        let parsed = parse_url(text);
         if parsed.is_none() {
             self.report(
                 Diagnostic::new(

@@ -363,7 +363,7 @@ impl<'p> Checker<'p> {
                 let first = *first;
                 self.duplicate_setting(word, at, first);
             } else {
-                *slot = Some((resolve_relative(module.dir.as_deref(), &value.value), at));
+                *slot = Some((resolve_relative(module.rel_dir.as_deref(), &value.value), at));
             }
         }
         for (missing, word) in [(cert.is_none(), "cert"), (key.is_none(), "key")] {

@@ -641,7 +641,7 @@ impl<'p> Checker<'p> {
                     return None;
                 }
                 Some(model::Action::Static {
-                    root: resolve_relative(module.dir.as_deref(), &root.value),
+                    root: resolve_relative(module.rel_dir.as_deref(), &root.value),
                     index: index.map(|(v, _)| v),
                     fallback: fallback.map(|(v, _)| v),
                 })

@@ -377,7 +377,7 @@ impl Checker<'_> {
                                 "needs the path of a Unix socket",
                             ));
                         }
-                        out.socket = resolve_relative(module.dir.as_deref(), &path.value);
+                        out.socket = resolve_relative(module.rel_dir.as_deref(), &path.value);
                     }
                     AgentStmtKind::Timeout(d) => out.timeout = self.duration(d, "timeout").unwrap_or(AGENT_TIMEOUT_MS),
                     AgentStmtKind::OnFailure(mode) => {

@@ -1,0 +1,229 @@
+//! From checked routes to the route table: distinct host and path
+//! patterns (each becomes one pattern of its automaton), one alternative
+//! per host name of a route, its precedence key, and the conditions left
+//! for after the automata.
+
+use std::collections::HashMap;
+
+use zbin::model::{self, HostMatch, HostName, PathMatch, Route};
+use zbin::table::{Alternative, Bucket, Class, Conditions, HeaderTest, Key, ValueTest, ANY};
+
+/// A host condition as one automaton pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    Exact(String),
+    /// The suffix with its leading dot: `.example.org`.
+    Wildcard(String),
+    Regex(String),
+}
+
+/// A path condition as one automaton pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathPattern {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+impl HostPattern {
+    /// The pattern as a regex over normalized hosts, matched whole.
+    pub fn regex(&self) -> String {
+        match self {
+            HostPattern::Exact(name) => regex_syntax::escape(name),
+            // At least one more label, each non-empty.
+            HostPattern::Wildcard(suffix) => format!("[^.]+(?:\\.[^.]+)*{}", regex_syntax::escape(suffix)),
+            HostPattern::Regex(regex) => format!("(?:{regex})"),
+        }
+    }
+
+    pub fn class(&self) -> (Class, u32) {
+        match self {
+            HostPattern::Exact(_) => (Class::Exact, 0),
+            HostPattern::Wildcard(suffix) => (Class::Partial, suffix.len() as u32),
+            HostPattern::Regex(_) => (Class::Regex, 0),
+        }
+    }
+
+    /// How a user wrote it.
+    pub fn describe(&self) -> String {
+        match self {
+            HostPattern::Exact(name) => format!("host `{name}`"),
+            HostPattern::Wildcard(suffix) => format!("host `*{suffix}`"),
+            HostPattern::Regex(regex) => format!("host regex `{regex}`"),
+        }
+    }
+}
+
+impl PathPattern {
+    /// The pattern as a regex over normalized paths, matched whole;
+    /// prefixes are segment-aware.
+    pub fn regex(&self) -> String {
+        match self {
+            PathPattern::Exact(path) => regex_syntax::escape(path),
+            PathPattern::Prefix(prefix) if prefix.ends_with('/') => {
+                format!("{}(?s:.)*", regex_syntax::escape(prefix))
+            }
+            PathPattern::Prefix(prefix) => format!("{}(?:/(?s:.)*)?", regex_syntax::escape(prefix)),
+            PathPattern::Regex(regex) => format!("(?:{regex})"),
+        }
+    }
+
+    pub fn class(&self) -> (Class, u32) {
+        match self {
+            PathPattern::Exact(_) => (Class::Exact, 0),
+            PathPattern::Prefix(prefix) => (Class::Partial, prefix.len() as u32),
+            PathPattern::Regex(_) => (Class::Regex, 0),
+        }
+    }
+}
+
+/// The route table of a policy, before it is written.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub host_patterns: Vec<HostPattern>,
+    pub path_patterns: Vec<PathPattern>,
+    pub alternatives: Vec<Alternative>,
+    /// By route index.
+    pub conditions: Vec<Conditions>,
+    pub buckets: Vec<Bucket>,
+    /// Header-value regexes, by `ValueTest::Regex` id.
+    pub value_regexes: Vec<String>,
+}
+
+/// Interns patterns: equal patterns share one id.
+struct Interner<T> {
+    ids: HashMap<T, u32>,
+    items: Vec<T>,
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Interner<T> {
+    fn new() -> Self {
+        Interner {
+            ids: HashMap::new(),
+            items: Vec::new(),
+        }
+    }
+
+    fn id(&mut self, item: T) -> u32 {
+        if let Some(&id) = self.ids.get(&item) {
+            return id;
+        }
+        let id = self.items.len() as u32;
+        self.items.push(item.clone());
+        self.ids.insert(item, id);
+        id
+    }
+}
+
+pub fn layout(policy: &model::Policy) -> Layout {
+    let mut hosts = Interner::new();
+    let mut paths = Interner::new();
+    let mut values = Interner::new();
+    let mut alternatives = Vec::new();
+    let mut conditions = Vec::with_capacity(policy.routes.len());
+    for (index, route) in policy.routes.iter().enumerate() {
+        let route_conditions = route_conditions(route, &mut values);
+        let condition_count =
+            u32::from(!route.methods.is_empty()) + route.headers.len() as u32 + route.queries.len() as u32;
+        let (path, (path_class, path_len)) = match &route.path {
+            PathMatch::Any => (ANY, (Class::None, 0)),
+            PathMatch::Exact(p) => intern_path(&mut paths, PathPattern::Exact(p.clone())),
+            PathMatch::Prefix(p) => intern_path(&mut paths, PathPattern::Prefix(p.clone())),
+            PathMatch::Regex(r) => intern_path(&mut paths, PathPattern::Regex(r.clone())),
+        };
+        let host_patterns: Vec<Option<HostPattern>> = match &route.host {
+            HostMatch::Any => vec![None],
+            HostMatch::Regex(r) => vec![Some(HostPattern::Regex(r.clone()))],
+            HostMatch::Names(names) => names
+                .iter()
+                .map(|name| {
+                    Some(match name {
+                        HostName::Exact(n) => HostPattern::Exact(n.clone()),
+                        HostName::Wildcard(s) => HostPattern::Wildcard(s.clone()),
+                    })
+                })
+                .collect(),
+        };
+        for host_pattern in host_patterns {
+            let (host, (host_class, host_len)) = match host_pattern {
+                None => (ANY, (Class::None, 0)),
+                Some(pattern) => {
+                    let class = pattern.class();
+                    (hosts.id(pattern), class)
+                }
+            };
+            alternatives.push(Alternative {
+                route: index as u32,
+                host,
+                path,
+                key: Key {
+                    priority: route.priority,
+                    host_class,
+                    host_len,
+                    path_class,
+                    path_len,
+                    conditions: condition_count,
+                },
+            });
+        }
+        conditions.push(route_conditions);
+    }
+    // Buckets by (host, path), greatest key first; ties keep declaration
+    // order (the analysis proves tied alternatives never both match).
+    let mut by_pair: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+    for (i, alternative) in alternatives.iter().enumerate() {
+        by_pair
+            .entry((alternative.host, alternative.path))
+            .or_default()
+            .push(i as u32);
+    }
+    let mut buckets: Vec<Bucket> = by_pair
+        .into_iter()
+        .map(|((host, path), mut members)| {
+            members.sort_by(|&a, &b| {
+                alternatives[b as usize]
+                    .key
+                    .cmp(&alternatives[a as usize].key)
+                    .then(a.cmp(&b))
+            });
+            Bucket {
+                host,
+                path,
+                alternatives: members,
+            }
+        })
+        .collect();
+    buckets.sort_by_key(|b| (b.host, b.path));
+    Layout {
+        host_patterns: hosts.items,
+        path_patterns: paths.items,
+        alternatives,
+        conditions,
+        buckets,
+        value_regexes: values.items,
+    }
+}
+
+fn intern_path(paths: &mut Interner<PathPattern>, pattern: PathPattern) -> (u32, (Class, u32)) {
+    let class = pattern.class();
+    (paths.id(pattern), class)
+}
+
+fn route_conditions(route: &Route, values: &mut Interner<String>) -> Conditions {
+    Conditions {
+        methods: route.methods.clone(),
+        headers: route
+            .headers
+            .iter()
+            .map(|h| HeaderTest {
+                name: h.name.clone(),
+                test: match &h.value {
+                    model::ValueMatch::Present => ValueTest::Present,
+                    model::ValueMatch::Exact(v) => ValueTest::Exact(v.clone()),
+                    model::ValueMatch::Regex(r) => ValueTest::Regex(values.id(r.clone())),
+                },
+            })
+            .collect(),
+        queries: route.queries.clone(),
+    }
+}

@@ -1,0 +1,651 @@
+//! Route analysis: no request may be left to declaration order.
+//!
+//! - Ambiguity: two alternatives of different routes with equal keys that
+//!   some request matches both are an error that shows such a request.
+//! - Reachability: a route every alternative of which is shadowed (a
+//!   single alternative with a greater key matches every request it
+//!   matches) can never win, and is an error that names the shadow.
+//!
+//! Host and path questions are decided exactly on automata (`automata`);
+//! literal patterns are decided structurally first, which is both exact
+//! and fast.
+
+pub mod automata;
+pub mod layout;
+
+use std::collections::HashMap;
+
+use regex_automata::dfa::dense::DFA;
+use regex_automata::dfa::Automaton as _;
+use regex_automata::util::start;
+use regex_automata::Anchored;
+use zbin::model::Policy;
+use zbin::table::{Alternative, Conditions, Key, ValueTest, ANY};
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::Span;
+use automata::{difference, intersection, PatternDfa, Search};
+pub use layout::{layout, HostPattern, Layout, PathPattern};
+
+/// A universal pattern, for "no condition".
+const ANYTHING: &str = "(?s:.)*";
+
+/// A host and a path that some request could have, for messages.
+#[derive(Debug, Clone)]
+struct Witness {
+    host: String,
+    path: String,
+    method: String,
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+}
+
+impl Witness {
+    /// "`GET http://host/path?q=1` with header `k: v`".
+    fn describe(&self) -> String {
+        let mut request = format!("{} http://{}{}", self.method, self.host, self.path);
+        if !self.query.is_empty() {
+            let pairs: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            request.push('?');
+            request.push_str(&pairs.join("&"));
+        }
+        let mut out = format!("`{request}`");
+        for (i, (name, value)) in self.headers.iter().enumerate() {
+            out.push_str(if i == 0 { " with header " } else { " and " });
+            out.push_str(&format!("`{name}: {value}`"));
+        }
+        out
+    }
+}
+
+fn readable(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Single-pattern automata, built on first use.
+struct Dfas<'l> {
+    layout: &'l Layout,
+    hosts: HashMap<u32, PatternDfa>,
+    paths: HashMap<u32, PatternDfa>,
+    values: HashMap<u32, PatternDfa>,
+    anything: PatternDfa,
+}
+
+impl<'l> Dfas<'l> {
+    fn new(layout: &'l Layout) -> Self {
+        Dfas {
+            layout,
+            hosts: HashMap::new(),
+            paths: HashMap::new(),
+            values: HashMap::new(),
+            anything: PatternDfa::new(ANYTHING).expect("the universal pattern compiles"),
+        }
+    }
+
+    fn host(&mut self, id: u32) -> &PatternDfa {
+        if id == ANY {
+            return &self.anything;
+        }
+        let layout = self.layout;
+        self.hosts
+            .entry(id)
+            .or_insert_with(|| PatternDfa::new(&layout.host_patterns[id as usize].regex()).expect("checked pattern"))
+    }
+
+    fn path(&mut self, id: u32) -> &PatternDfa {
+        if id == ANY {
+            return &self.anything;
+        }
+        let layout = self.layout;
+        self.paths
+            .entry(id)
+            .or_insert_with(|| PatternDfa::new(&layout.path_patterns[id as usize].regex()).expect("checked pattern"))
+    }
+
+    fn value(&mut self, id: u32) -> &PatternDfa {
+        let layout = self.layout;
+        self.values
+            .entry(id)
+            .or_insert_with(|| PatternDfa::new(&layout.value_regexes[id as usize]).expect("checked pattern"))
+    }
+
+    fn search2(&mut self, kind: Dim, a: u32, b: u32, containment: bool) -> Search {
+        let da = match kind {
+            Dim::Host => self.host(a).clone(),
+            Dim::Path => self.path(a).clone(),
+        };
+        let db = match kind {
+            Dim::Host => self.host(b),
+            Dim::Path => self.path(b),
+        };
+        if containment {
+            difference(&da, db)
+        } else {
+            intersection(&da, db)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Dim {
+    Host,
+    Path,
+}
+
+/// The analysis of one policy.
+pub struct Analysis<'a> {
+    policy: &'a Policy,
+    layout: &'a Layout,
+    route_spans: &'a [Span],
+    dfas: Dfas<'a>,
+    /// Forced literal prefixes of regex patterns, for a fast disjointness test.
+    prefixes: HashMap<(Dim, u32), Vec<u8>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Analyses the route table; `hosts` and `paths` are the multi-pattern
+/// automata the artifact will hold (used to find candidate shadows).
+pub fn analyze(
+    policy: &Policy,
+    layout: &Layout,
+    route_spans: &[Span],
+    hosts: Option<&DFA<Vec<u32>>>,
+    paths: Option<&DFA<Vec<u32>>>,
+) -> Vec<Diagnostic> {
+    let mut analysis = Analysis {
+        policy,
+        layout,
+        route_spans,
+        dfas: Dfas::new(layout),
+        prefixes: HashMap::new(),
+        diagnostics: Vec::new(),
+    };
+    let clock = std::time::Instant::now();
+    analysis.ambiguity();
+    if std::env::var_os("ZENC_TIMINGS").is_some() {
+        eprintln!("zenc:   ambiguity {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+    }
+    analysis.reachability(hosts, paths);
+    analysis.diagnostics
+}
+
+/// Ids of the patterns of a multi-pattern automaton that match all of
+/// `input` (read backwards when `reversed`, as the host automaton reads).
+pub fn full_matches(dfa: &DFA<Vec<u32>>, input: &[u8], reversed: bool) -> Vec<u32> {
+    let Ok(mut state) = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)) else {
+        return Vec::new();
+    };
+    let bytes: Vec<u8> = if reversed {
+        input.iter().rev().copied().collect()
+    } else {
+        input.to_vec()
+    };
+    for &byte in &bytes {
+        state = dfa.next_state(state, byte);
+        if dfa.is_dead_state(state) || dfa.is_quit_state(state) {
+            return Vec::new();
+        }
+    }
+    state = dfa.next_eoi_state(state);
+    if !dfa.is_match_state(state) {
+        return Vec::new();
+    }
+    (0..dfa.match_len(state))
+        .map(|i| dfa.match_pattern(state, i).as_u32())
+        .collect()
+}
+
+impl Analysis<'_> {
+    fn route_name(&self, alternative: &Alternative) -> &str {
+        &self.policy.routes[alternative.route as usize].name
+    }
+
+    fn is_regex(&self, dim: Dim, id: u32) -> bool {
+        id != ANY
+            && match dim {
+                Dim::Host => matches!(self.layout.host_patterns[id as usize], HostPattern::Regex(_)),
+                Dim::Path => matches!(self.layout.path_patterns[id as usize], PathPattern::Regex(_)),
+            }
+    }
+
+    fn forced_prefix(&mut self, dim: Dim, id: u32) -> Vec<u8> {
+        if let Some(prefix) = self.prefixes.get(&(dim, id)) {
+            return prefix.clone();
+        }
+        let prefix = match dim {
+            Dim::Host => self.dfas.host(id).forced_prefix(),
+            Dim::Path => self.dfas.path(id).forced_prefix(),
+        };
+        self.prefixes.insert((dim, id), prefix.clone());
+        prefix
+    }
+
+    /// A string both patterns match (same class, so: same literal pattern,
+    /// or two regexes decided on their automata). `None`: disjoint.
+    fn overlap(&mut self, dim: Dim, a: u32, b: u32) -> Option<Vec<u8>> {
+        if a == b {
+            return Some(self.witness_of(dim, a));
+        }
+        if !(self.is_regex(dim, a) && self.is_regex(dim, b)) {
+            // Equal keys and different literal patterns: two exact names,
+            // two suffixes or two prefixes of equal length never overlap.
+            return None;
+        }
+        let (pa, pb) = (self.forced_prefix(dim, a), self.forced_prefix(dim, b));
+        if !(pa.starts_with(&pb) || pb.starts_with(&pa)) {
+            return None;
+        }
+        match self.dfas.search2(dim, a, b, false) {
+            Search::Found(w) => Some(w),
+            Search::Empty => None,
+            // Could not prove them disjoint: treat as overlapping, with
+            // what is known of a shared request.
+            Search::Undecided => Some(pa),
+        }
+    }
+
+    /// A string the pattern matches.
+    fn witness_of(&mut self, dim: Dim, id: u32) -> Vec<u8> {
+        if id == ANY {
+            return match dim {
+                Dim::Host => b"example.com".to_vec(),
+                Dim::Path => b"/".to_vec(),
+            };
+        }
+        match dim {
+            Dim::Host => match &self.layout.host_patterns[id as usize] {
+                HostPattern::Exact(name) => name.as_bytes().to_vec(),
+                HostPattern::Wildcard(suffix) => format!("a{suffix}").into_bytes(),
+                HostPattern::Regex(_) => self.dfas.host(id).witness().unwrap_or_default(),
+            },
+            Dim::Path => match &self.layout.path_patterns[id as usize] {
+                PathPattern::Exact(path) | PathPattern::Prefix(path) => path.as_bytes().to_vec(),
+                PathPattern::Regex(_) => self.dfas.path(id).witness().unwrap_or_default(),
+            },
+        }
+    }
+
+    /// Whether pattern `outer` matches everything pattern `inner` does.
+    fn contains(&mut self, dim: Dim, outer: u32, inner: u32) -> bool {
+        if outer == inner || outer == ANY {
+            return true;
+        }
+        let literal = |s: &Self, id: u32| id != ANY && !s.is_regex(dim, id);
+        if literal(self, outer) && literal(self, inner) {
+            return match dim {
+                Dim::Host => match (
+                    &self.layout.host_patterns[outer as usize],
+                    &self.layout.host_patterns[inner as usize],
+                ) {
+                    (HostPattern::Wildcard(s), HostPattern::Exact(name)) => {
+                        name.len() > s.len() && name.ends_with(s.as_str())
+                    }
+                    (HostPattern::Wildcard(s), HostPattern::Wildcard(t)) => t.ends_with(s.as_str()),
+                    _ => false, // an exact name contains only itself
+                },
+                Dim::Path => match (
+                    &self.layout.path_patterns[outer as usize],
+                    &self.layout.path_patterns[inner as usize],
+                ) {
+                    (PathPattern::Prefix(p), PathPattern::Exact(x)) => prefix_covers(p, x),
+                    (PathPattern::Prefix(p), PathPattern::Prefix(q)) => prefix_covers(p, q),
+                    _ => false,
+                },
+            };
+        }
+        // An exact pattern is one string: contained if the outer matches it.
+        if inner != ANY {
+            let exact = match dim {
+                Dim::Host => match &self.layout.host_patterns[inner as usize] {
+                    HostPattern::Exact(name) => Some(name.as_bytes().to_vec()),
+                    _ => None,
+                },
+                Dim::Path => match &self.layout.path_patterns[inner as usize] {
+                    PathPattern::Exact(path) => Some(path.as_bytes().to_vec()),
+                    _ => None,
+                },
+            };
+            if let Some(exact) = exact {
+                return match dim {
+                    Dim::Host => self.dfas.host(outer).accepts(&exact),
+                    Dim::Path => self.dfas.path(outer).accepts(&exact),
+                };
+            }
+        }
+        matches!(self.dfas.search2(dim, inner, outer, true), Search::Empty)
+    }
+
+    // ---------------------------------------------------------- ambiguity
+
+    fn ambiguity(&mut self) {
+        // Only equal keys can be ambiguous; within a key, only alternatives
+        // with the same literal patterns, or regexes, can overlap.
+        let mut groups: HashMap<(Key, u32, u32), Vec<u32>> = HashMap::new();
+        for (i, alternative) in self.layout.alternatives.iter().enumerate() {
+            let host = if self.is_regex(Dim::Host, alternative.host) {
+                ANY - 1
+            } else {
+                alternative.host
+            };
+            let path = if self.is_regex(Dim::Path, alternative.path) {
+                ANY - 1
+            } else {
+                alternative.path
+            };
+            groups.entry((alternative.key, host, path)).or_default().push(i as u32);
+        }
+        let mut groups: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() > 1).collect();
+        groups.sort();
+        let mut reported: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+        for group in groups {
+            for (n, &a) in group.iter().enumerate() {
+                for &b in &group[n + 1..] {
+                    let (alt_a, alt_b) = (
+                        &self.layout.alternatives[a as usize],
+                        &self.layout.alternatives[b as usize],
+                    );
+                    if alt_a.route == alt_b.route {
+                        continue;
+                    }
+                    let pair = (alt_a.route.min(alt_b.route), alt_a.route.max(alt_b.route));
+                    if reported.contains(&pair) {
+                        continue;
+                    }
+                    if let Some(witness) = self.both_match(alt_a.clone(), alt_b.clone()) {
+                        reported.insert(pair);
+                        self.report_ambiguity(alt_a.clone(), alt_b.clone(), &witness);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A request both alternatives match, if there is one.
+    fn both_match(&mut self, a: Alternative, b: Alternative) -> Option<Witness> {
+        let conditions_a = self.layout.conditions[a.route as usize].clone();
+        let conditions_b = self.layout.conditions[b.route as usize].clone();
+        let (method, headers, query) = self.conditions_overlap(&conditions_a, &conditions_b)?;
+        let host = self.overlap(Dim::Host, a.host, b.host)?;
+        let path = self.overlap(Dim::Path, a.path, b.path)?;
+        Some(Witness {
+            host: readable(&host),
+            path: readable(&path),
+            method,
+            headers,
+            query,
+        })
+    }
+
+    /// A method, headers and query that satisfy both sets of conditions.
+    #[allow(clippy::type_complexity)]
+    fn conditions_overlap(
+        &mut self,
+        a: &Conditions,
+        b: &Conditions,
+    ) -> Option<(String, Vec<(String, String)>, Vec<(String, String)>)> {
+        let method = match (a.methods.is_empty(), b.methods.is_empty()) {
+            (true, true) => "GET".to_string(),
+            (false, true) => a.methods[0].clone(),
+            (true, false) => b.methods[0].clone(),
+            (false, false) => a.methods.iter().find(|m| b.methods.contains(m))?.clone(),
+        };
+        let mut headers = Vec::new();
+        let mut names: Vec<&String> = a.headers.iter().chain(&b.headers).map(|h| &h.name).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let tests: Vec<&ValueTest> = a
+                .headers
+                .iter()
+                .chain(&b.headers)
+                .filter(|h| &h.name == name)
+                .map(|h| &h.test)
+                .collect();
+            headers.push((name.clone(), self.shared_value(&tests)?));
+        }
+        let mut query = Vec::new();
+        let mut names: Vec<&String> = a.queries.iter().chain(&b.queries).map(|q| &q.name).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let values: Vec<&String> = a
+                .queries
+                .iter()
+                .chain(&b.queries)
+                .filter(|q| &q.name == name)
+                .filter_map(|q| q.value.as_ref())
+                .collect();
+            let value = match values.first() {
+                None => "1".to_string(),
+                Some(first) if values.iter().all(|v| v == first) => (*first).clone(),
+                Some(_) => return None,
+            };
+            query.push((name.clone(), value));
+        }
+        Some((method, headers, query))
+    }
+
+    /// A header value that passes every test, if there is one.
+    fn shared_value(&mut self, tests: &[&ValueTest]) -> Option<String> {
+        let exact: Vec<&String> = tests
+            .iter()
+            .filter_map(|t| match t {
+                ValueTest::Exact(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        let regexes: Vec<u32> = tests
+            .iter()
+            .filter_map(|t| match t {
+                ValueTest::Regex(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if let Some(first) = exact.first() {
+            if exact.iter().any(|v| v != first) {
+                return None;
+            }
+            for id in regexes {
+                if !self.dfas.value(id).accepts(first.as_bytes()) {
+                    return None;
+                }
+            }
+            return Some((*first).clone());
+        }
+        match regexes.as_slice() {
+            [] => Some("1".to_string()),
+            [one] => self.dfas.value(*one).witness().map(|w| readable(&w)),
+            [first, second, ..] => {
+                let a = self.dfas.value(*first).clone();
+                let b = self.dfas.value(*second);
+                // Two regex tests on one header across two routes; a third
+                // cannot occur (one test per header name per route).
+                intersection(&a, b).found().map(|w| readable(&w))
+            }
+        }
+    }
+
+    fn report_ambiguity(&mut self, a: Alternative, b: Alternative, witness: &Witness) {
+        let (first, second) = if a.route < b.route { (a, b) } else { (b, a) };
+        let first_name = self.route_name(&first).to_string();
+        let second_name = self.route_name(&second).to_string();
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::AmbiguousRoutes,
+                format!(
+                    "routes `{first_name}` and `{second_name}` are ambiguous: both match {}",
+                    witness.describe()
+                ),
+                self.route_spans[second.route as usize],
+                format!("`{second_name}` matches it"),
+            )
+            .with_label(self.route_spans[first.route as usize], format!("`{first_name}` matches it too"))
+            .with_help(format!(
+                "both have the same precedence ({}); give the one that should win a higher `priority`, or make their conditions disjoint",
+                first.key
+            )),
+        );
+    }
+
+    // ------------------------------------------------------- reachability
+
+    fn reachability(&mut self, hosts: Option<&DFA<Vec<u32>>>, paths: Option<&DFA<Vec<u32>>>) {
+        // Buckets by pattern pair, for finding alternatives quickly.
+        let mut by_pair: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+        for bucket in &self.layout.buckets {
+            by_pair.insert((bucket.host, bucket.path), bucket.alternatives.clone());
+        }
+        let mut by_route: Vec<Vec<u32>> = vec![Vec::new(); self.policy.routes.len()];
+        for (i, alternative) in self.layout.alternatives.iter().enumerate() {
+            by_route[alternative.route as usize].push(i as u32);
+        }
+        for (route, alternatives) in by_route.iter().enumerate() {
+            let mut shadow: Option<u32> = None;
+            let mut all_shadowed = !alternatives.is_empty();
+            for &a in alternatives {
+                match self.shadow_of(a, &by_pair, hosts, paths) {
+                    Some(s) => {
+                        shadow.get_or_insert(s);
+                    }
+                    None => {
+                        all_shadowed = false;
+                        break;
+                    }
+                }
+            }
+            if let (true, Some(shadow)) = (all_shadowed, shadow) {
+                self.report_unreachable(route as u32, shadow);
+            }
+        }
+    }
+
+    /// An alternative of another route with a greater key that matches
+    /// every request alternative `a` matches.
+    fn shadow_of(
+        &mut self,
+        a: u32,
+        by_pair: &HashMap<(u32, u32), Vec<u32>>,
+        hosts: Option<&DFA<Vec<u32>>>,
+        paths: Option<&DFA<Vec<u32>>>,
+    ) -> Option<u32> {
+        let alternative = self.layout.alternatives[a as usize].clone();
+        // Patterns that match a's witness are the only candidates to
+        // contain a; each is then decided exactly.
+        let host_witness = self.witness_of(Dim::Host, alternative.host);
+        let path_witness = self.witness_of(Dim::Path, alternative.path);
+        let mut host_candidates = vec![ANY];
+        host_candidates.extend(hosts.map(|d| full_matches(d, &host_witness, true)).unwrap_or_default());
+        let mut path_candidates = vec![ANY];
+        path_candidates.extend(paths.map(|d| full_matches(d, &path_witness, false)).unwrap_or_default());
+        let host_containers: Vec<u32> = host_candidates
+            .into_iter()
+            .filter(|&h| self.contains(Dim::Host, h, alternative.host))
+            .collect();
+        let path_containers: Vec<u32> = path_candidates
+            .into_iter()
+            .filter(|&p| self.contains(Dim::Path, p, alternative.path))
+            .collect();
+        let inner = self.layout.conditions[alternative.route as usize].clone();
+        let mut best: Option<(Key, u32)> = None;
+        for &h in &host_containers {
+            for &p in &path_containers {
+                let Some(members) = by_pair.get(&(h, p)) else { continue };
+                for &b in members {
+                    let other = &self.layout.alternatives[b as usize];
+                    if other.key <= alternative.key {
+                        break; // sorted: the rest rank lower
+                    }
+                    if other.route == alternative.route {
+                        continue;
+                    }
+                    let outer = self.layout.conditions[other.route as usize].clone();
+                    if self.conditions_contain(&outer, &inner) && best.is_none_or(|(k, _)| other.key > k) {
+                        best = Some((other.key, b));
+                    }
+                }
+            }
+        }
+        best.map(|(_, b)| b)
+    }
+
+    /// Whether every request that satisfies `inner` satisfies `outer`.
+    fn conditions_contain(&mut self, outer: &Conditions, inner: &Conditions) -> bool {
+        if !outer.methods.is_empty()
+            && (inner.methods.is_empty() || !inner.methods.iter().all(|m| outer.methods.contains(m)))
+        {
+            return false;
+        }
+        for test in &outer.headers {
+            let Some(inner_test) = inner.headers.iter().find(|h| h.name == test.name) else {
+                return false;
+            };
+            let implied = match (&test.test, &inner_test.test) {
+                (ValueTest::Present, _) => true,
+                (ValueTest::Exact(v), ValueTest::Exact(w)) => v == w,
+                (ValueTest::Regex(r), ValueTest::Exact(w)) => self.dfas.value(*r).accepts(w.as_bytes()),
+                (ValueTest::Regex(r), ValueTest::Regex(s)) => {
+                    let narrow = self.dfas.value(*s).clone();
+                    matches!(difference(&narrow, self.dfas.value(*r)), Search::Empty)
+                }
+                _ => false,
+            };
+            if !implied {
+                return false;
+            }
+        }
+        outer.queries.iter().all(|q| {
+            inner
+                .queries
+                .iter()
+                .any(|i| i.name == q.name && (q.value.is_none() || q.value == i.value))
+        })
+    }
+
+    fn report_unreachable(&mut self, route: u32, shadow: u32) {
+        let shadow_alternative = self.layout.alternatives[shadow as usize].clone();
+        let name = self.policy.routes[route as usize].name.clone();
+        let shadow_name = self.route_name(&shadow_alternative).to_string();
+        let key = self
+            .layout
+            .alternatives
+            .iter()
+            .find(|a| a.route == route)
+            .map(|a| a.key)
+            .expect("a route has an alternative");
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::UnreachableRoute,
+                format!("route `{name}` is unreachable: route `{shadow_name}` matches every request it matches"),
+                self.route_spans[route as usize],
+                "never wins",
+            )
+            .with_label(
+                self.route_spans[shadow_alternative.route as usize],
+                format!("`{shadow_name}` wins instead"),
+            )
+            .with_help(format!(
+                "`{shadow_name}` takes precedence ({}) over `{name}` ({key}); give `{name}` a higher `priority` or narrow `{shadow_name}`",
+                shadow_alternative.key
+            )),
+        );
+    }
+}
+
+/// Whether prefix `p` matches every path that prefix or exact path `q`
+/// matches (segment-aware: `/api` covers `/api` and `/api/x`).
+fn prefix_covers(p: &str, q: &str) -> bool {
+    if p.ends_with('/') {
+        q.starts_with(p)
+    } else {
+        q == p || q.starts_with(&format!("{p}/"))
+    }
+}

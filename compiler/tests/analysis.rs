@@ -1,0 +1,136 @@
+//! Route analysis: routes with equal keys that no request matches both
+//! compile cleanly; precedence decides the rest; the witnesses shown in
+//! errors really match both routes.
+
+use std::path::Path;
+
+fn compile(routes: &str) -> zenc::Compilation {
+    let text = format!("listen \"127.0.0.1:8080\"\n{routes}");
+    zenc::check_source(Path::new("analysis.zen"), &text)
+}
+
+fn codes(routes: &str) -> Vec<&'static str> {
+    compile(routes).diagnostics.iter().map(|d| d.code.as_str()).collect()
+}
+
+fn route(name: &str, body: &str) -> String {
+    format!("route {name} {{\n{body}\n    respond 200\n}}\n")
+}
+
+#[test]
+fn disjoint_routes_with_equal_keys_compile_cleanly() {
+    let cases = [
+        // different methods
+        (
+            "    path prefix \"/v1\"\n    method GET HEAD",
+            "    path prefix \"/v1\"\n    method POST",
+        ),
+        // disjoint regexes
+        ("    path regex r\"/a/[0-9]+\"", "    path regex r\"/a/[a-z]+\""),
+        // different header values
+        (
+            "    path \"/x\"\n    header \"x-v\" \"1\"",
+            "    path \"/x\"\n    header \"x-v\" \"2\"",
+        ),
+        // a header value outside the other's regex
+        (
+            "    path \"/x\"\n    header \"x-v\" \"abc\"",
+            "    path \"/x\"\n    header \"x-v\" regex r\"[0-9]+\"",
+        ),
+        // different exact hosts, same path
+        (
+            "    host \"a.com\"\n    path \"/\"",
+            "    host \"b.com\"\n    path \"/\"",
+        ),
+        // wildcards of equal length, different suffixes
+        ("    host \"*.aa.com\"", "    host \"*.bb.com\""),
+        // different query values
+        (
+            "    path \"/s\"\n    query \"v\" \"1\"",
+            "    path \"/s\"\n    query \"v\" \"2\"",
+        ),
+        // host regexes that never meet
+        (
+            "    host regex r\"[a-z]+\\.x\\.com\"",
+            "    host regex r\"[0-9]+\\.x\\.com\"",
+        ),
+        // prefixes of equal length that differ
+        ("    path prefix \"/ab\"", "    path prefix \"/cd\""),
+    ];
+    for (a, b) in cases {
+        let routes = route("first", a) + &route("second", b);
+        assert_eq!(codes(&routes), Vec::<&str>::new(), "{routes}");
+    }
+}
+
+#[test]
+fn precedence_resolves_what_keys_order() {
+    let cases = [
+        // exact path beats a prefix that covers it
+        ("    path \"/a\"", "    path prefix \"/a\""),
+        // a longer prefix beats a shorter one
+        ("    path prefix \"/a/b\"", "    path prefix \"/a\""),
+        // an exact host beats a wildcard
+        ("    host \"x.a.com\"", "    host \"*.a.com\""),
+        // more conditions beat fewer
+        ("    path \"/x\"\n    method GET", "    path \"/x\""),
+    ];
+    for (a, b) in cases {
+        let routes = route("specific", a) + &route("general", b);
+        assert_eq!(codes(&routes), Vec::<&str>::new(), "{routes}");
+    }
+}
+
+#[test]
+fn equal_keys_that_overlap_are_ambiguous() {
+    let cases = [
+        ("    path prefix \"/v1\"", "    path prefix \"/v1\""),
+        ("    path regex r\"/a/.*\"", "    path regex r\"/a/b[0-9]\""),
+        ("    host \"*.a.com\" \"*.b.com\"", "    host \"*.b.com\""),
+        ("", ""),
+    ];
+    for (a, b) in cases {
+        let routes = route("first", a) + &route("second", b);
+        assert_eq!(codes(&routes), vec!["Z0701"], "{routes}");
+    }
+}
+
+#[test]
+fn the_witness_of_an_ambiguity_matches_both_routes() {
+    let routes = route(
+        "first",
+        "    host regex r\"[a-c]+\\.example\\.com\"\n    path regex r\"/p/[0-9]{2}\"",
+    ) + &route(
+        "second",
+        "    host regex r\"b[a-z]*\\.example\\.com\"\n    path regex r\"/p/1[0-9]\"",
+    );
+    let compilation = compile(&routes);
+    let diagnostic = compilation.diagnostics.first().expect("ambiguous");
+    assert_eq!(diagnostic.code.as_str(), "Z0701");
+    // "... both match `GET http://HOST/PATH`"
+    let request = diagnostic.message.split('`').nth(5).expect("a request in backticks");
+    let url = request.strip_prefix("GET ").expect("a method");
+    let (_, authority, path, _) = zenc::evaluate::parse_url(url).expect("a URL");
+    let first = regex_automata::meta::Regex::new(r"^[a-c]+\.example\.com$").unwrap();
+    let second = regex_automata::meta::Regex::new(r"^b[a-z]*\.example\.com$").unwrap();
+    assert!(first.is_match(&authority) && second.is_match(&authority), "{authority}");
+    assert!(path.starts_with("/p/1") && path.len() == 5, "{path}");
+}
+
+#[test]
+fn shadowed_routes_are_unreachable_and_partial_shadows_are_not() {
+    let shadowed = route("wide", "    path prefix \"/docs\"") + &route("narrow", "    path regex r\"/docs/[a-z]+\"");
+    assert_eq!(codes(&shadowed), vec!["Z0702"]);
+    // A regex that reaches outside the prefix is only partly shadowed.
+    let partial =
+        route("wide", "    path prefix \"/docs\"") + &route("narrow", "    path regex r\"/(docs|api)/[a-z]+\"");
+    assert_eq!(codes(&partial), Vec::<&str>::new());
+    // One host alternative shadowed, the other free: reachable.
+    let split =
+        route("wide", "    host \"*.a.com\"\n    priority 1") + &route("narrow", "    host \"x.a.com\" \"b.com\"");
+    assert_eq!(codes(&split), Vec::<&str>::new());
+    // Every alternative shadowed: unreachable.
+    let both = route("wide", "    host \"*.a.com\" \"*.b.com\"\n    priority 1")
+        + &route("narrow", "    host \"x.a.com\" \"y.b.com\"");
+    assert_eq!(codes(&both), vec!["Z0702"]);
+}

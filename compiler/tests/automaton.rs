@@ -1,0 +1,163 @@
+//! The automaton against the reference matcher: random route sets (every
+//! kind of host and path condition, methods, headers, queries,
+//! priorities), random requests around their edges; the automaton's
+//! winner must be the reference's (or, where the set is ambiguous and the
+//! compiler would refuse it, one of the reference's tied winners).
+//!
+//! More cases: `PROPTEST_CASES=20000 cargo test -p zenc --test automaton`.
+
+use proptest::prelude::*;
+use zbin::model::*;
+
+const HOSTS: &[&str] = &[
+    "a.com",
+    "b.a.com",
+    "x.b.a.com",
+    "y.b.a.com",
+    "zz.a.com",
+    "c.com",
+    "a.com.evil",
+    "",
+];
+const PATHS: &[&str] = &[
+    "/", "/a", "/a/", "/a/b", "/a/12", "/ab", "/a/b/c", "/b", "/a/b/", "/A/12",
+];
+
+fn host_match() -> impl Strategy<Value = HostMatch> {
+    let name = prop_oneof![
+        prop::sample::select(vec!["a.com", "b.a.com", "x.b.a.com", "c.com"])
+            .prop_map(|n| HostName::Exact(n.to_string())),
+        prop::sample::select(vec![".a.com", ".b.a.com", ".com"]).prop_map(|s| HostName::Wildcard(s.to_string())),
+    ];
+    prop_oneof![
+        2 => Just(HostMatch::Any),
+        3 => prop::collection::vec(name, 1..3).prop_map(|mut names| {
+            names.dedup();
+            HostMatch::Names(names)
+        }),
+        1 => prop::sample::select(vec![r"[a-z]+\.a\.com", r"(?:x|y)\.b\.a\.com", r"c\.com|a\.com", r"(?i)A\.COM"])
+            .prop_map(|r| HostMatch::Regex(r.to_string())),
+    ]
+}
+
+fn path_match() -> impl Strategy<Value = PathMatch> {
+    prop_oneof![
+        2 => Just(PathMatch::Any),
+        2 => prop::sample::select(vec!["/", "/a", "/a/b", "/ab"]).prop_map(|p| PathMatch::Exact(p.to_string())),
+        3 => prop::sample::select(vec!["/", "/a", "/a/", "/a/b"]).prop_map(|p| PathMatch::Prefix(p.to_string())),
+        2 => prop::sample::select(vec!["/a/[0-9]+", "/[a-z]+", "/a/.*", "(?i)/a/[0-9]+", "/a/(?P<rest>.*)/?"])
+            .prop_map(|r| PathMatch::Regex(r.to_string())),
+    ]
+}
+
+fn route(index: usize) -> impl Strategy<Value = Route> {
+    (
+        0u32..3,
+        host_match(),
+        path_match(),
+        prop::sample::subsequence(vec!["GET", "POST"], 0..=2),
+        prop::option::of(prop_oneof![
+            Just(ValueMatch::Present),
+            Just(ValueMatch::Exact("1".to_string())),
+            Just(ValueMatch::Regex("[0-9]+".to_string())),
+        ]),
+        prop::option::of(prop::option::of(Just("1".to_string()))),
+    )
+        .prop_map(move |(priority, host, path, methods, header, query)| Route {
+            name: format!("r{index}"),
+            priority,
+            host,
+            path,
+            methods: methods.into_iter().map(str::to_string).collect(),
+            headers: header
+                .map(|value| HeaderMatch {
+                    name: "x-t".to_string(),
+                    value,
+                })
+                .into_iter()
+                .collect(),
+            queries: query
+                .map(|value| QueryMatch {
+                    name: "q".to_string(),
+                    value,
+                })
+                .into_iter()
+                .collect(),
+            action: Action::Respond {
+                status: 200,
+                body: String::new(),
+                content_type: None,
+            },
+            modifiers: Modifiers::default(),
+        })
+}
+
+fn policy() -> impl Strategy<Value = Policy> {
+    (1usize..12).prop_flat_map(|n| {
+        (0..n).map(route).collect::<Vec<_>>().prop_map(|routes| Policy {
+            routes,
+            ..Policy::default()
+        })
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Probe {
+    method: &'static str,
+    host: &'static str,
+    path: &'static str,
+    header: Option<&'static str>,
+    query: Option<&'static str>,
+}
+
+fn probe() -> impl Strategy<Value = Probe> {
+    (
+        prop::sample::select(vec!["GET", "POST", "PUT"]),
+        prop::sample::select(HOSTS.to_vec()),
+        prop::sample::select(PATHS.to_vec()),
+        prop::option::of(prop::sample::select(vec!["1", "12", "x", ""])),
+        prop::option::of(prop::sample::select(vec!["q=1", "q=2", "q", "a=1&q=1", "q=%31"])),
+    )
+        .prop_map(|(method, host, path, header, query)| Probe {
+            method,
+            host,
+            path,
+            header,
+            query,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn automaton_agrees_with_the_reference(policy in policy(), probes in prop::collection::vec(probe(), 1..24)) {
+        let bytes = zenc::emit::artifact_for(&policy).expect("builds");
+        let aligned = zbin::AlignedBytes::new(&bytes);
+        let program = zbin::Program::from_bytes(aligned.as_bytes()).expect("loads");
+        let reference = zenc::reference::ReferenceMatcher::new(&policy);
+        for probe in probes {
+            let headers: Vec<(String, String)> =
+                probe.header.map(|v| ("x-t".to_string(), v.to_string())).into_iter().collect();
+            let request = zbin::Request {
+                method: probe.method,
+                host: probe.host,
+                path: probe.path,
+                query: probe.query,
+                headers: &headers,
+            };
+            let found = program.lookup(&request);
+            match reference.winners(&request) {
+                None => prop_assert!(found.is_none(), "automaton matched {:?} for {:?}, reference nothing", found, probe),
+                Some((key, routes)) => {
+                    let found = found.ok_or_else(|| TestCaseError::fail(format!("automaton matched nothing for {probe:?}, reference {routes:?}")))?;
+                    prop_assert_eq!(found.key, key, "key differs for {:?}", probe);
+                    prop_assert!(routes.contains(&found.route), "automaton chose r{} for {:?}, reference {:?}", found.route, probe, routes);
+                }
+            }
+            // `explain`'s candidate list agrees with the winner.
+            let candidates = program.candidates(&request);
+            prop_assert_eq!(candidates.first().map(|(_, a)| a.key), found.map(|m| m.key));
+        }
+    }
+}

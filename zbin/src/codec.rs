@@ -1,0 +1,29 @@
+//! The one place that knows how metadata is encoded (bincode 2, standard
+//! configuration), so the encoding can change without touching anything
+//! else. Decoding is bounded by the section's length: a hostile length
+//! prefix cannot make it allocate more than the file holds.
+
+use crate::error::ArtifactError;
+use crate::table::Meta;
+
+/// Upper bound on what decoding may claim for containers: a hostile length
+/// prefix fails here instead of allocating. A policy of 10,000 routes
+/// claims a few MiB.
+const DECODE_LIMIT: usize = 128 << 20;
+
+pub fn encode_meta(meta: &Meta) -> Vec<u8> {
+    bincode::encode_to_vec(meta, bincode::config::standard()).expect("encoding into a Vec cannot fail")
+}
+
+pub fn decode_meta(bytes: &[u8]) -> Result<Meta, ArtifactError> {
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let (meta, read) =
+        bincode::decode_from_slice::<Meta, _>(bytes, config).map_err(|e| ArtifactError::metadata(e.to_string()))?;
+    if read != bytes.len() {
+        return Err(ArtifactError::metadata(format!(
+            "{} bytes left over after the metadata",
+            bytes.len() - read
+        )));
+    }
+    Ok(meta)
+}

@@ -1,0 +1,286 @@
+//! Matching a request against a loaded program. The host and path
+//! automata each run once over their input (cost: the input's length, not
+//! the number of routes); the buckets of the pattern pairs they matched
+//! hold the few alternatives left, greatest key first, and only those have
+//! their method, header and query conditions checked.
+
+use crate::model::{Template, TemplatePart, TemplateVar};
+use crate::program::Program;
+use crate::table::{Alternative, Conditions, Key, ValueTest, ANY};
+
+/// Header values of a request, however the caller stores them.
+pub trait HeaderSource {
+    /// Whether `test` holds for some value of header `name` (lowercase).
+    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+}
+
+impl HeaderSource for [(String, String)] {
+    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .any(|(_, v)| test(v.as_bytes()))
+    }
+}
+
+impl HeaderSource for Vec<(String, String)> {
+    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.as_slice().any_value(name, test)
+    }
+}
+
+/// What matching looks at. `host` and `path` must already be normalized
+/// (`normalize::normalize_host`, `normalize::normalize_path`).
+pub struct Request<'r> {
+    pub method: &'r str,
+    pub host: &'r str,
+    pub path: &'r str,
+    /// The raw query string, without `?`.
+    pub query: Option<&'r str>,
+    pub headers: &'r dyn HeaderSource,
+}
+
+/// The winning alternative of a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match {
+    pub route: u32,
+    pub alternative: u32,
+    pub key: Key,
+}
+
+/// Pattern ids matched by one automaton, kept inline for the usual few.
+struct IdSet {
+    inline: [u32; 16],
+    len: usize,
+    spill: Vec<u32>,
+}
+
+impl IdSet {
+    fn with_any() -> Self {
+        IdSet {
+            inline: [ANY; 16],
+            len: 1,
+            spill: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, id: u32) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = id;
+            self.len += 1;
+        } else {
+            self.spill.push(id);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.inline[..self.len]
+            .iter()
+            .copied()
+            .chain(self.spill.iter().copied())
+    }
+}
+
+impl Program<'_> {
+    fn matched_patterns(&self, request: &Request<'_>) -> (IdSet, IdSet) {
+        let mut hosts = IdSet::with_any();
+        if let Some(automaton) = &self.hosts {
+            automaton.full_matches_reversed(request.host.as_bytes(), |id| hosts.push(id));
+        }
+        let mut paths = IdSet::with_any();
+        if let Some(automaton) = &self.paths {
+            automaton.full_matches(request.path.as_bytes(), |id| paths.push(id));
+        }
+        (hosts, paths)
+    }
+
+    /// The alternatives of every bucket the automata selected, bucket by
+    /// bucket (each greatest key first).
+    fn selected_buckets<'p>(&'p self, hosts: &'p IdSet, paths: &'p IdSet) -> impl Iterator<Item = &'p [u32]> + 'p {
+        hosts.iter().flat_map(move |host| {
+            paths.iter().filter_map(move |path| {
+                let bucket = *self.buckets.get(&(host, path))?;
+                Some(self.meta.buckets[bucket as usize].alternatives.as_slice())
+            })
+        })
+    }
+
+    /// The route that wins for `request`, if any.
+    pub fn lookup(&self, request: &Request<'_>) -> Option<Match> {
+        let (hosts, paths) = self.matched_patterns(request);
+        let mut best: Option<Match> = None;
+        for bucket in self.selected_buckets(&hosts, &paths) {
+            for &a in bucket {
+                let alternative = &self.meta.alternatives[a as usize];
+                if best.is_some_and(|b| b.key >= alternative.key) {
+                    break; // the rest of this bucket ranks lower still
+                }
+                if self.conditions_hold(&self.meta.conditions[alternative.route as usize], request) {
+                    best = Some(Match {
+                        route: alternative.route,
+                        alternative: a,
+                        key: alternative.key,
+                    });
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    /// Every alternative that matches `request`, greatest key first: what
+    /// `zenc explain` shows. Not for the hot path.
+    pub fn candidates(&self, request: &Request<'_>) -> Vec<(u32, &Alternative)> {
+        let (hosts, paths) = self.matched_patterns(request);
+        let mut out = Vec::new();
+        for bucket in self.selected_buckets(&hosts, &paths) {
+            for &a in bucket {
+                let alternative = &self.meta.alternatives[a as usize];
+                if self.conditions_hold(&self.meta.conditions[alternative.route as usize], request) {
+                    out.push((a, alternative));
+                }
+            }
+        }
+        out.sort_by(|a, b| b.1.key.cmp(&a.1.key).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    fn conditions_hold(&self, conditions: &Conditions, request: &Request<'_>) -> bool {
+        if !conditions.methods.is_empty() && !conditions.methods.iter().any(|m| m == request.method) {
+            return false;
+        }
+        for header in &conditions.headers {
+            let holds = match &header.test {
+                ValueTest::Present => request.headers.any_value(&header.name, &mut |_| true),
+                ValueTest::Exact(expected) => request
+                    .headers
+                    .any_value(&header.name, &mut |v| v == expected.as_bytes()),
+                ValueTest::Regex(id) => {
+                    let automaton = &self.values[*id as usize];
+                    request
+                        .headers
+                        .any_value(&header.name, &mut |v| automaton.is_full_match(v))
+                }
+            };
+            if !holds {
+                return false;
+            }
+        }
+        for query in &conditions.queries {
+            let holds = request.query.is_some_and(|q| {
+                query_pairs(q).any(|(name, value)| {
+                    name == query.name && query.value.as_ref().is_none_or(|expected| *expected == value)
+                })
+            });
+            if !holds {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The named captures of `route`'s path regex in `path`, for templates.
+    pub fn captures(&self, route: u32, path: &str) -> Vec<(String, String)> {
+        let Some(regex) = self.captures.get(&route) else {
+            return Vec::new();
+        };
+        let mut caps = regex.create_captures();
+        regex.captures(path, &mut caps);
+        let mut out = Vec::new();
+        for (i, name) in regex
+            .group_info()
+            .pattern_names(regex_automata::PatternID::ZERO)
+            .enumerate()
+        {
+            if let (Some(name), Some(span)) = (name, caps.get_group(i)) {
+                out.push((name.to_string(), path[span.range()].to_string()));
+            }
+        }
+        out
+    }
+}
+
+/// `name=value` pairs of a query string, form-decoded (`+` is a space,
+/// percent escapes decoded; invalid escapes kept as written).
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decode(name), form_decode(value))
+    })
+}
+
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What a template can refer to for one request.
+pub struct TemplateContext<'c> {
+    pub host: &'c str,
+    pub path: &'c str,
+    pub query: Option<&'c str>,
+    pub scheme: &'c str,
+    pub request_id: &'c str,
+    pub captures: &'c [(String, String)],
+}
+
+/// Renders a template; a capture that did not participate is empty.
+pub fn render(template: &Template, context: &TemplateContext<'_>) -> String {
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Literal(text) => out.push_str(text),
+            TemplatePart::Var(var) => match var {
+                TemplateVar::Host => out.push_str(context.host),
+                TemplateVar::Path => out.push_str(context.path),
+                TemplateVar::Query => out.push_str(context.query.unwrap_or("")),
+                TemplateVar::Scheme => out.push_str(context.scheme),
+                TemplateVar::RequestId => out.push_str(context.request_id),
+                TemplateVar::Capture(name) => {
+                    if let Some((_, value)) = context.captures.iter().find(|(n, _)| n == name) {
+                        out.push_str(value);
+                    }
+                }
+            },
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_decode() {
+        let pairs: Vec<_> = query_pairs("a=1&b=x+y&c=%41%2&&d").collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y".into()),
+                ("c".into(), "A%2".into()),
+                ("d".into(), "".into())
+            ]
+        );
+    }
+}

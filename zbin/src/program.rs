@@ -1,0 +1,356 @@
+//! A loaded, verified artifact. `Program::from_bytes` never panics for any
+//! input: the header and checksum are checked, the metadata is decoded
+//! under a size limit, the automata are loaded in place with
+//! regex-automata's validating `from_bytes` (no copy, no recompilation),
+//! and every index the metadata holds is checked before it can be used.
+
+use std::collections::HashMap;
+
+use regex_automata::dfa::dense::DFA;
+use regex_automata::dfa::Automaton as _;
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::start;
+use regex_automata::Anchored;
+
+use crate::codec;
+use crate::error::ArtifactError;
+use crate::format::{self, Header, SectionKind};
+use crate::model::{self, Action, PathMatch, Rewrite, TemplatePart, TemplateVar};
+use crate::table::{Meta, ValueTest, ANY};
+
+/// A DFA loaded in place, with its anchored start state.
+#[derive(Debug, Clone)]
+pub struct Automaton<'a> {
+    pub(crate) dfa: DFA<&'a [u32]>,
+    pub(crate) start: StateID,
+}
+
+impl<'a> Automaton<'a> {
+    fn load(bytes: &'a [u8], which: &'static str) -> Result<Self, ArtifactError> {
+        let (dfa, _) = DFA::from_bytes(bytes).map_err(|e| ArtifactError::automaton(which, e.to_string()))?;
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .map_err(|e| ArtifactError::automaton(which, e.to_string()))?;
+        Ok(Automaton { dfa, start })
+    }
+
+    /// Runs the automaton over all of `input` and calls `found` with the
+    /// id of every pattern that matches the whole input.
+    #[inline]
+    pub fn full_matches(&self, input: &[u8], found: impl FnMut(u32)) {
+        self.run(input.iter().copied(), found)
+    }
+
+    /// As `full_matches`, reading `input` from its last byte to its first
+    /// (the host automaton is compiled over reversed hosts).
+    #[inline]
+    pub fn full_matches_reversed(&self, input: &[u8], found: impl FnMut(u32)) {
+        self.run(input.iter().rev().copied(), found)
+    }
+
+    #[inline]
+    fn run(&self, input: impl Iterator<Item = u8>, mut found: impl FnMut(u32)) {
+        let dfa = &self.dfa;
+        let mut state = self.start;
+        for byte in input {
+            state = dfa.next_state(state, byte);
+            if dfa.is_special_state(state) && (dfa.is_dead_state(state) || dfa.is_quit_state(state)) {
+                return;
+            }
+        }
+        state = dfa.next_eoi_state(state);
+        if dfa.is_match_state(state) {
+            for i in 0..dfa.match_len(state) {
+                found(dfa.match_pattern(state, i).as_u32());
+            }
+        }
+    }
+
+    /// Whether the (single-pattern) automaton matches all of `input`.
+    pub fn is_full_match(&self, input: &[u8]) -> bool {
+        let mut matched = false;
+        self.full_matches(input, |_| matched = true);
+        matched
+    }
+
+    /// The loaded DFA, for tools that inspect it.
+    pub fn dfa(&self) -> &DFA<&'a [u32]> {
+        &self.dfa
+    }
+
+    pub fn memory_usage(&self) -> usize {
+        self.dfa.memory_usage()
+    }
+}
+
+/// A verified artifact, borrowing the bytes it was loaded from.
+#[derive(Debug)]
+pub struct Program<'a> {
+    pub header: Header,
+    pub meta: Meta,
+    pub(crate) hosts: Option<Automaton<'a>>,
+    pub(crate) paths: Option<Automaton<'a>>,
+    pub(crate) values: Vec<Automaton<'a>>,
+    /// Bucket index by (host pattern, path pattern).
+    pub(crate) buckets: HashMap<(u32, u32), u32, BuildPairHasher>,
+    /// Routes whose templates use captures: a regex that extracts them.
+    pub(crate) captures: HashMap<u32, regex_automata::meta::Regex>,
+}
+
+impl<'a> Program<'a> {
+    /// Loads and verifies an artifact. `bytes` must be 8-byte aligned (a
+    /// memory map is; use `AlignedBytes` otherwise).
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Program<'a>, ArtifactError> {
+        if !(bytes.as_ptr() as usize).is_multiple_of(8) {
+            return Err(ArtifactError::misaligned());
+        }
+        let header = format::read_header(bytes)?;
+        let section_bytes = |kind: SectionKind| -> Option<&'a [u8]> {
+            header
+                .section(kind)
+                .map(|s| &bytes[s.offset as usize..(s.offset + s.len) as usize])
+        };
+        let meta_bytes =
+            section_bytes(SectionKind::Meta).ok_or_else(|| ArtifactError::bad_section("no metadata section"))?;
+        let meta = codec::decode_meta(meta_bytes)?;
+        let hosts = section_bytes(SectionKind::HostAutomaton)
+            .map(|b| Automaton::load(b, "host"))
+            .transpose()?;
+        let paths = section_bytes(SectionKind::PathAutomaton)
+            .map(|b| Automaton::load(b, "path"))
+            .transpose()?;
+        let value_section = section_bytes(SectionKind::ValueAutomata).unwrap_or(&[]);
+        let mut values = Vec::with_capacity(meta.value_automata.len());
+        for slice in &meta.value_automata {
+            let end = slice
+                .offset
+                .checked_add(slice.len)
+                .filter(|&e| e <= value_section.len() as u64);
+            let Some(end) = end else {
+                return Err(ArtifactError::inconsistent(
+                    "a value automaton lies outside its section",
+                ));
+            };
+            if !slice.offset.is_multiple_of(8) {
+                return Err(ArtifactError::inconsistent("a value automaton is not 8-byte aligned"));
+            }
+            let automaton = Automaton::load(&value_section[slice.offset as usize..end as usize], "header value")?;
+            if automaton.dfa.pattern_len() != 1 {
+                return Err(ArtifactError::inconsistent(
+                    "a header value automaton has several patterns",
+                ));
+            }
+            values.push(automaton);
+        }
+        let count = |a: &Option<Automaton<'_>>| a.as_ref().map_or(0, |a| a.dfa.pattern_len() as u32);
+        if count(&hosts) != meta.host_patterns || count(&paths) != meta.path_patterns {
+            return Err(ArtifactError::inconsistent(
+                "the automata do not have the patterns the metadata counts",
+            ));
+        }
+        validate(&meta, values.len())?;
+        let mut buckets = HashMap::with_capacity_and_hasher(meta.buckets.len(), BuildPairHasher);
+        for (i, bucket) in meta.buckets.iter().enumerate() {
+            if buckets.insert((bucket.host, bucket.path), i as u32).is_some() {
+                return Err(ArtifactError::inconsistent("two buckets for the same patterns"));
+            }
+        }
+        let captures = capture_regexes(&meta)?;
+        Ok(Program {
+            header,
+            meta,
+            hosts,
+            paths,
+            values,
+            buckets,
+            captures,
+        })
+    }
+
+    pub fn policy(&self) -> &model::Policy {
+        &self.meta.policy
+    }
+
+    pub fn host_automaton(&self) -> Option<&Automaton<'a>> {
+        self.hosts.as_ref()
+    }
+
+    pub fn path_automaton(&self) -> Option<&Automaton<'a>> {
+        self.paths.as_ref()
+    }
+}
+
+/// Every index in the metadata points at something that exists, and
+/// every value the runtime relies on is in range.
+fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
+    let policy = &meta.policy;
+    let routes = policy.routes.len();
+    if meta.conditions.len() != routes {
+        return Err(ArtifactError::inconsistent("conditions do not match the routes"));
+    }
+    for (i, alternative) in meta.alternatives.iter().enumerate() {
+        if alternative.route as usize >= routes {
+            return Err(ArtifactError::inconsistent(format!(
+                "alternative {i} names a missing route"
+            )));
+        }
+        if alternative.host != ANY && alternative.host >= meta.host_patterns {
+            return Err(ArtifactError::inconsistent(format!(
+                "alternative {i} names a missing host pattern"
+            )));
+        }
+        if alternative.path != ANY && alternative.path >= meta.path_patterns {
+            return Err(ArtifactError::inconsistent(format!(
+                "alternative {i} names a missing path pattern"
+            )));
+        }
+    }
+    for bucket in &meta.buckets {
+        for &a in &bucket.alternatives {
+            let alternative = meta
+                .alternatives
+                .get(a as usize)
+                .ok_or_else(|| ArtifactError::inconsistent("a bucket names a missing alternative"))?;
+            if (alternative.host, alternative.path) != (bucket.host, bucket.path) {
+                return Err(ArtifactError::inconsistent(
+                    "a bucket holds an alternative of other patterns",
+                ));
+            }
+        }
+        if bucket
+            .alternatives
+            .windows(2)
+            .any(|w| meta.alternatives[w[0] as usize].key < meta.alternatives[w[1] as usize].key)
+        {
+            return Err(ArtifactError::inconsistent("a bucket is not in precedence order"));
+        }
+    }
+    for conditions in &meta.conditions {
+        for header in &conditions.headers {
+            if let ValueTest::Regex(id) = header.test {
+                if id as usize >= value_automata {
+                    return Err(ArtifactError::inconsistent("a header test names a missing automaton"));
+                }
+            }
+        }
+    }
+    for route in &policy.routes {
+        match &route.action {
+            Action::Proxy(targets) => {
+                if targets.is_empty() || targets.iter().map(|(_, share)| u32::from(*share)).sum::<u32>() != 100 {
+                    return Err(ArtifactError::inconsistent(format!(
+                        "route `{}` splits traffic that does not add up to 100%",
+                        route.name
+                    )));
+                }
+                if targets.iter().any(|(u, _)| *u as usize >= policy.upstreams.len()) {
+                    return Err(ArtifactError::inconsistent(format!(
+                        "route `{}` proxies to a missing upstream",
+                        route.name
+                    )));
+                }
+            }
+            Action::Redirect { status, .. } if !matches!(status, 301 | 302 | 307 | 308) => {
+                return Err(ArtifactError::inconsistent(format!(
+                    "route `{}` redirects with {status}",
+                    route.name
+                )));
+            }
+            Action::Respond { status, .. } if !(100..=599).contains(status) => {
+                return Err(ArtifactError::inconsistent(format!(
+                    "route `{}` responds with {status}",
+                    route.name
+                )));
+            }
+            _ => {}
+        }
+        if route
+            .modifiers
+            .agents
+            .iter()
+            .any(|a| *a as usize >= policy.agents.len())
+        {
+            return Err(ArtifactError::inconsistent(format!(
+                "route `{}` calls a missing agent",
+                route.name
+            )));
+        }
+    }
+    for upstream in &policy.upstreams {
+        if upstream.servers.is_empty() {
+            return Err(ArtifactError::inconsistent(format!(
+                "upstream `{}` has no server",
+                upstream.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a template uses a capture of the route's path regex.
+fn uses_captures(template: &model::Template) -> bool {
+    template
+        .parts
+        .iter()
+        .any(|p| matches!(p, TemplatePart::Var(TemplateVar::Capture(_))))
+}
+
+/// Capture-extracting regexes for the routes whose templates need them,
+/// built once at load time (DFAs cannot report captures).
+fn capture_regexes(meta: &Meta) -> Result<HashMap<u32, regex_automata::meta::Regex>, ArtifactError> {
+    let mut out = HashMap::new();
+    for (i, route) in meta.policy.routes.iter().enumerate() {
+        let needs = match (&route.action, &route.modifiers.rewrite) {
+            (Action::Redirect { location, .. }, _) if uses_captures(location) => true,
+            (_, Some(Rewrite::Template(t))) if uses_captures(t) => true,
+            _ => false,
+        };
+        if !needs {
+            continue;
+        }
+        let PathMatch::Regex(pattern) = &route.path else {
+            return Err(ArtifactError::inconsistent(format!(
+                "route `{}` uses captures but has no path regex",
+                route.name
+            )));
+        };
+        let regex = regex_automata::meta::Regex::builder()
+            .syntax(crate::regex_syntax_config())
+            .build(&format!("^(?:{pattern})$"))
+            .map_err(|e| ArtifactError::inconsistent(format!("route `{}`: {e}", route.name)))?;
+        out.insert(i as u32, regex);
+    }
+    Ok(out)
+}
+
+/// A hasher for pairs of small integers: one multiply, no DoS concern
+/// (the keys come from the artifact, not from requests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildPairHasher;
+
+impl std::hash::BuildHasher for BuildPairHasher {
+    type Hasher = PairHasher;
+
+    fn build_hasher(&self) -> PairHasher {
+        PairHasher(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.0 = (self.0.rotate_left(32) ^ u64::from(value)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
