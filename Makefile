@@ -20,7 +20,8 @@ deps:
 
 run: deps
 	$(CARGO) build --release -p zenc
-	./target/release/zenc check examples/quickstart.zen
+	./target/release/zenc test examples/quickstart.zen
+	./target/release/zenc build examples/quickstart.zen
 
 test: deps
 	$(CARGO) fmt --all -- --check
@@ -30,6 +31,7 @@ test: deps
 
 check-examples:
 	$(CARGO) run -q -p zenc -- check --deny-warnings examples/*.zen examples/multi-file/main.zen
+	for f in examples/*.zen examples/multi-file/main.zen; do $(CARGO) run -q -p zenc -- test --min-coverage 100 $$f || exit 1; done
 	$(CARGO) run -q -p zenc -- fmt --check stdlib/*.zen examples/*.zen examples/multi-file/*.zen
 
 fmt:
@@ -41,6 +43,7 @@ lint:
 
 bench:
 	$(CARGO) bench -p zenc --bench front_end
+	$(CARGO) bench -p zenc --bench matching
 
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz

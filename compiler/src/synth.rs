@@ -95,8 +95,75 @@ pub fn policy(routes: usize, seed: u64) -> String {
     out
 }
 
+/// A policy with one route per line of `routes` (paths with `{name}`
+/// parameters, as router benchmarks write them): literal paths become
+/// exact paths, parameters `[^/]+` in a path regex.
+pub fn path_set_policy(routes: &str) -> String {
+    let mut out = String::from("listen \"127.0.0.1:8080\"\n\n");
+    for (i, path) in routes.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+        let _ = writeln!(out, "route r{i} {{");
+        if path.contains('{') {
+            let mut regex = String::new();
+            let mut rest = path;
+            while let Some(start) = rest.find('{') {
+                regex.push_str(&regex_syntax::escape(&rest[..start]));
+                regex.push_str("[^/]+");
+                rest = rest[start..].split_once('}').map_or("", |(_, after)| after);
+            }
+            regex.push_str(&regex_syntax::escape(rest));
+            let _ = writeln!(out, "    path regex r\"{regex}\"");
+        } else {
+            let _ = writeln!(out, "    path \"{path}\"");
+        }
+        out.push_str("    respond 200\n}\n\n");
+    }
+    out
+}
+
+/// A request (host, path) that the route matches, for benchmarks: each
+/// pattern's literal form or a shortest string its automaton accepts.
+pub fn request_for(route: &zbin::model::Route) -> (String, String) {
+    use crate::analyze::automata::PatternDfa;
+    use zbin::model::{HostMatch, HostName, PathMatch};
+    let witness = |pattern: &str| {
+        PatternDfa::new(pattern)
+            .ok()
+            .and_then(|d| d.witness())
+            .map(|w| String::from_utf8_lossy(&w).into_owned())
+            .unwrap_or_default()
+    };
+    let host = match &route.host {
+        HostMatch::Any => "example.com".to_string(),
+        HostMatch::Names(names) => match &names[0] {
+            HostName::Exact(n) => n.clone(),
+            HostName::Wildcard(s) => format!("www{s}"),
+        },
+        HostMatch::Regex(r) => witness(r),
+    };
+    let path = match &route.path {
+        PathMatch::Any => "/".to_string(),
+        PathMatch::Exact(p) => p.clone(),
+        PathMatch::Prefix(p) if p.ends_with('/') => format!("{p}index"),
+        PathMatch::Prefix(p) => format!("{p}/index"),
+        PathMatch::Regex(r) => witness(r),
+    };
+    (host, path)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_github_route_set_compiles_cleanly() {
+        let text = super::path_set_policy(include_str!("../benches/github_routes.txt"));
+        let compilation = crate::check_source(std::path::Path::new("github.zen"), &text);
+        assert!(
+            compilation.diagnostics.is_empty(),
+            "{:?}",
+            compilation.diagnostics.first()
+        );
+        assert_eq!(compilation.checked.expect("checks").policy.routes.len(), 130);
+    }
+
     #[test]
     fn generated_policies_check_clean() {
         for size in [1, 10, 100, 1_000] {

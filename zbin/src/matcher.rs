@@ -49,7 +49,7 @@ pub struct Match {
 
 /// Pattern ids matched by one automaton, kept inline for the usual few.
 struct IdSet {
-    inline: [u32; 16],
+    inline: [u32; 8],
     len: usize,
     spill: Vec<u32>,
 }
@@ -57,7 +57,7 @@ struct IdSet {
 impl IdSet {
     fn with_any() -> Self {
         IdSet {
-            inline: [ANY; 16],
+            inline: [ANY; 8],
             len: 1,
             spill: Vec::new(),
         }
@@ -99,7 +99,7 @@ impl Program<'_> {
     fn selected_buckets<'p>(&'p self, hosts: &'p IdSet, paths: &'p IdSet) -> impl Iterator<Item = &'p [u32]> + 'p {
         hosts.iter().flat_map(move |host| {
             paths.iter().filter_map(move |path| {
-                let bucket = *self.buckets.get(&(host, path))?;
+                let bucket = self.buckets.get(host, path)?;
                 Some(self.meta.buckets[bucket as usize].alternatives.as_slice())
             })
         })
@@ -107,16 +107,39 @@ impl Program<'_> {
 
     /// The route that wins for `request`, if any.
     pub fn lookup(&self, request: &Request<'_>) -> Option<Match> {
-        let (hosts, paths) = self.matched_patterns(request);
+        let host_state = self
+            .hosts
+            .as_ref()
+            .and_then(|a| a.final_state(request.host.bytes().rev()).map(|s| (a, s)));
+        let path_state = self
+            .paths
+            .as_ref()
+            .and_then(|a| a.final_state(request.path.bytes()).map(|s| (a, s)));
         let mut best: Option<Match> = None;
-        for bucket in self.selected_buckets(&hosts, &paths) {
+        let hosts = std::iter::once(ANY).chain(host_state.into_iter().flat_map(|(a, s)| a.patterns(s)));
+        for host in hosts {
+            let paths = std::iter::once(ANY).chain(path_state.into_iter().flat_map(|(a, s)| a.patterns(s)));
+            for path in paths {
+                if let Some(bucket) = self.buckets.get(host, path) {
+                    self.best_in(&self.meta.buckets[bucket as usize].alternatives, request, &mut best);
+                }
+            }
+        }
+        best
+    }
+
+    /// Improves `best` with the first alternative of `bucket` that ranks
+    /// above it and whose conditions hold.
+    #[inline]
+    fn best_in(&self, bucket: &[u32], request: &Request<'_>, best: &mut Option<Match>) {
+        {
             for &a in bucket {
                 let alternative = &self.meta.alternatives[a as usize];
                 if best.is_some_and(|b| b.key >= alternative.key) {
                     break; // the rest of this bucket ranks lower still
                 }
                 if self.conditions_hold(&self.meta.conditions[alternative.route as usize], request) {
-                    best = Some(Match {
+                    *best = Some(Match {
                         route: alternative.route,
                         alternative: a,
                         key: alternative.key,
@@ -125,7 +148,6 @@ impl Program<'_> {
                 }
             }
         }
-        best
     }
 
     /// Every alternative that matches `request`, greatest key first: what

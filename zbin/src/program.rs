@@ -37,33 +37,47 @@ impl<'a> Automaton<'a> {
     /// Runs the automaton over all of `input` and calls `found` with the
     /// id of every pattern that matches the whole input.
     #[inline]
-    pub fn full_matches(&self, input: &[u8], found: impl FnMut(u32)) {
-        self.run(input.iter().copied(), found)
+    pub fn full_matches(&self, input: &[u8], mut found: impl FnMut(u32)) {
+        if let Some(state) = self.final_state(input.iter().copied()) {
+            self.patterns(state).for_each(&mut found);
+        }
     }
 
     /// As `full_matches`, reading `input` from its last byte to its first
     /// (the host automaton is compiled over reversed hosts).
     #[inline]
-    pub fn full_matches_reversed(&self, input: &[u8], found: impl FnMut(u32)) {
-        self.run(input.iter().rev().copied(), found)
+    pub fn full_matches_reversed(&self, input: &[u8], mut found: impl FnMut(u32)) {
+        if let Some(state) = self.final_state(input.iter().rev().copied()) {
+            self.patterns(state).for_each(&mut found);
+        }
     }
 
+    /// The match state after all of `input` and the end of input, if some
+    /// pattern matches the whole input.
     #[inline]
-    fn run(&self, input: impl Iterator<Item = u8>, mut found: impl FnMut(u32)) {
+    pub(crate) fn final_state(&self, input: impl Iterator<Item = u8>) -> Option<StateID> {
         let dfa = &self.dfa;
         let mut state = self.start;
         for byte in input {
-            state = dfa.next_state(state, byte);
-            if dfa.is_special_state(state) && (dfa.is_dead_state(state) || dfa.is_quit_state(state)) {
-                return;
-            }
+            // SAFETY: `state` is valid: it is the start state `start_state`
+            // returned, or a state `next_state_unchecked` returned for a
+            // valid state, which regex-automata guarantees valid for every
+            // input. The DFA itself was validated by `DFA::from_bytes`.
+            state = unsafe { dfa.next_state_unchecked(state, byte) };
         }
-        state = dfa.next_eoi_state(state);
-        if dfa.is_match_state(state) {
-            for i in 0..dfa.match_len(state) {
-                found(dfa.match_pattern(state, i).as_u32());
-            }
+        // Dead and quit states only lead to themselves, so one test after
+        // the loop replaces a test per byte.
+        if dfa.is_special_state(state) && (dfa.is_dead_state(state) || dfa.is_quit_state(state)) {
+            return None;
         }
+        let state = dfa.next_eoi_state(state);
+        dfa.is_match_state(state).then_some(state)
+    }
+
+    /// The ids of the patterns a match state reports.
+    #[inline]
+    pub(crate) fn patterns(&self, state: StateID) -> impl Iterator<Item = u32> + '_ {
+        (0..self.dfa.match_len(state)).map(move |i| self.dfa.match_pattern(state, i).as_u32())
     }
 
     /// Whether the (single-pattern) automaton matches all of `input`.
@@ -91,8 +105,7 @@ pub struct Program<'a> {
     pub(crate) hosts: Option<Automaton<'a>>,
     pub(crate) paths: Option<Automaton<'a>>,
     pub(crate) values: Vec<Automaton<'a>>,
-    /// Bucket index by (host pattern, path pattern).
-    pub(crate) buckets: HashMap<(u32, u32), u32, BuildPairHasher>,
+    pub(crate) buckets: BucketIndex,
     /// Routes whose templates use captures: a regex that extracts them.
     pub(crate) captures: HashMap<u32, regex_automata::meta::Regex>,
 }
@@ -149,12 +162,7 @@ impl<'a> Program<'a> {
             ));
         }
         validate(&meta, values.len())?;
-        let mut buckets = HashMap::with_capacity_and_hasher(meta.buckets.len(), BuildPairHasher);
-        for (i, bucket) in meta.buckets.iter().enumerate() {
-            if buckets.insert((bucket.host, bucket.path), i as u32).is_some() {
-                return Err(ArtifactError::inconsistent("two buckets for the same patterns"));
-            }
-        }
+        let buckets = BucketIndex::new(&meta)?;
         let captures = capture_regexes(&meta)?;
         Ok(Program {
             header,
@@ -206,6 +214,11 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
         }
     }
     for bucket in &meta.buckets {
+        if (bucket.host != ANY && bucket.host >= meta.host_patterns)
+            || (bucket.path != ANY && bucket.path >= meta.path_patterns)
+        {
+            return Err(ArtifactError::inconsistent("a bucket names a missing pattern"));
+        }
         for &a in &bucket.alternatives {
             let alternative = meta
                 .alternatives
@@ -321,6 +334,62 @@ fn capture_regexes(meta: &Meta) -> Result<HashMap<u32, regex_automata::meta::Reg
         out.insert(i as u32, regex);
     }
     Ok(out)
+}
+
+/// Where the bucket of a (host pattern, path pattern) pair is. The pairs
+/// with `ANY` on one side, the most common, are plain array lookups; only
+/// pairs of two concrete patterns are hashed.
+#[derive(Debug)]
+pub(crate) struct BucketIndex {
+    any_any: Option<u32>,
+    /// By path pattern: the bucket of (ANY, path).
+    any_host: Vec<u32>,
+    /// By host pattern: the bucket of (host, ANY).
+    any_path: Vec<u32>,
+    pairs: HashMap<(u32, u32), u32, BuildPairHasher>,
+}
+
+const NO_BUCKET: u32 = u32::MAX;
+
+impl BucketIndex {
+    fn new(meta: &Meta) -> Result<Self, ArtifactError> {
+        let mut index = BucketIndex {
+            any_any: None,
+            any_host: vec![NO_BUCKET; meta.path_patterns as usize],
+            any_path: vec![NO_BUCKET; meta.host_patterns as usize],
+            pairs: HashMap::with_hasher(BuildPairHasher),
+        };
+        for (i, bucket) in meta.buckets.iter().enumerate() {
+            let i = i as u32;
+            // Pattern ids were checked against the counts by `validate`.
+            let slot = match (bucket.host, bucket.path) {
+                (ANY, ANY) => index.any_any.replace(i),
+                (ANY, path) => {
+                    Some(std::mem::replace(&mut index.any_host[path as usize], i)).filter(|&b| b != NO_BUCKET)
+                }
+                (host, ANY) => {
+                    Some(std::mem::replace(&mut index.any_path[host as usize], i)).filter(|&b| b != NO_BUCKET)
+                }
+                pair => index.pairs.insert(pair, i),
+            };
+            if slot.is_some() {
+                return Err(ArtifactError::inconsistent("two buckets for the same patterns"));
+            }
+        }
+        Ok(index)
+    }
+
+    /// The bucket of a pair, if any alternative needs it.
+    #[inline]
+    pub(crate) fn get(&self, host: u32, path: u32) -> Option<u32> {
+        let bucket = match (host, path) {
+            (ANY, ANY) => return self.any_any,
+            (ANY, path) => self.any_host[path as usize],
+            (host, ANY) => self.any_path[host as usize],
+            pair => return self.pairs.get(&pair).copied(),
+        };
+        (bucket != NO_BUCKET).then_some(bucket)
+    }
 }
 
 /// A hasher for pairs of small integers: one multiply, no DoS concern
