@@ -1,31 +1,11 @@
 //! `zenc` end to end: arguments in, exit code and output out.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn zenc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zenc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("zenc runs")
-}
+use std::path::Path;
+use std::process::Command;
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A scratch directory unique to one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zenc-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use support::{scratch, stderr, stdout, zenc};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

@@ -1,30 +1,10 @@
 //! `zenc build`, `explain`, `test` and `inspect` end to end.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn zenc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zenc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("zenc runs")
-}
+use std::path::Path;
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zenc-artifact-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use support::{scratch, stderr, stdout, zenc};
 
 const FIXTURE: &str = "tests/fixtures/golden.zen";
 

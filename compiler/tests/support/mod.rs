@@ -58,3 +58,28 @@ pub fn comments(text: &str) -> Vec<String> {
     let (parsed, _) = zenc::syntax::parse(zenc::source::FileId(0), text).expect("parses");
     parsed.comments.into_iter().map(|c| c.text).collect()
 }
+
+/// Runs `zenc` with `args`, without colour.
+pub fn zenc(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_zenc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("zenc runs")
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A fresh scratch directory unique to one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zenc-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
