@@ -1,12 +1,9 @@
-//! `zentinel`: serves a compiled `.zbin` artifact on Pingora.
-//!
-//! The artifact format and the serving runtime are still being built;
-//! until then this binary only reports its version, so that the workspace
-//! layout and the dependency boundary (the runtime links `zbin` and never
-//! the compiler's parser or diagnostics) are in place and tested from the
-//! start.
+//! `zentinel`: serve a compiled Zen policy, or check an artifact.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -14,13 +11,82 @@ use clap::Parser;
     version,
     about = "Serves a compiled Zen policy (.zbin) on Pingora"
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    // Normalization is shared with the compiler; linking it here keeps the
-    // dependency real.
-    let _ = zbin::normalize::normalize_host("localhost");
-    eprintln!("zentinel: serving artifacts is not implemented yet");
-    std::process::exit(2);
+#[derive(Subcommand)]
+enum Command {
+    /// Serve an artifact. SIGHUP reloads it from the same path, SIGTERM
+    /// drains and exits, SIGQUIT hands the sockets to a process started
+    /// with --upgrade.
+    Run {
+        artifact: PathBuf,
+        /// Worker threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Take over the listening sockets of a running zentinel.
+        #[arg(long)]
+        upgrade: bool,
+        /// Seconds in-flight requests get to finish after SIGTERM.
+        #[arg(long, default_value_t = 5)]
+        grace_period: u64,
+        /// The Unix socket listening sockets are handed over on.
+        #[arg(long, default_value = "/tmp/zentinel-upgrade.sock")]
+        upgrade_sock: PathBuf,
+        /// Where JSON access log lines go (`-`: standard output).
+        #[arg(long, default_value = "-")]
+        access_log: String,
+    },
+    /// Load and verify an artifact without serving it.
+    Check { artifact: PathBuf },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match Cli::parse().command {
+        Command::Check { artifact } => match zentinel::artifact::load(&artifact) {
+            Ok(loaded) => {
+                let policy = loaded.policy();
+                println!(
+                    "{}: ok, {} routes, {} upstreams, {} listeners, digest {}",
+                    artifact.display(),
+                    policy.routes.len(),
+                    policy.upstreams.len(),
+                    policy.listeners.len(),
+                    loaded.digest
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run {
+            artifact,
+            threads,
+            upgrade,
+            grace_period,
+            upgrade_sock,
+            access_log,
+        } => {
+            let options = zentinel::server::RunOptions {
+                artifact,
+                threads,
+                upgrade,
+                grace_period,
+                upgrade_sock,
+                access_log,
+            };
+            match zentinel::server::run(options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,330 @@
+//! The actions answered without an upstream: `respond`, `redirect` and
+//! `static`. Each writes a whole response on the downstream session and
+//! returns its status for the access log.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use pingora_error::Result;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use zbin::model::{HeaderEdit, HeaderOp};
+
+/// Files are sent in chunks of this size, never read whole.
+const CHUNK: usize = 64 * 1024;
+
+/// Applies header edits, in order, to a response.
+pub fn apply_edits(response: &mut ResponseHeader, edits: &[HeaderEdit]) -> Result<()> {
+    for edit in edits {
+        match edit.op {
+            HeaderOp::Set => {
+                response.insert_header(edit.name.clone(), edit.value.as_str())?;
+            }
+            HeaderOp::Add => {
+                response.append_header(edit.name.clone(), edit.value.as_str())?;
+            }
+            HeaderOp::Remove => {
+                response.remove_header(&edit.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a status never carries a body.
+fn bodiless(status: u16) -> bool {
+    matches!(status, 100..=199 | 204 | 304)
+}
+
+/// Writes a complete response with `body`.
+pub async fn send(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&str, String)],
+    body: Bytes,
+    edits: &[HeaderEdit],
+) -> Result<u16> {
+    let head = session.req_header().method == http::Method::HEAD;
+    let mut response = ResponseHeader::build(status, Some(headers.len() + 2))?;
+    for (name, value) in headers {
+        response.insert_header(name.to_string(), value.as_str())?;
+    }
+    let body = if bodiless(status) { Bytes::new() } else { body };
+    if !bodiless(status) {
+        response.insert_header("content-length", body.len().to_string())?;
+    }
+    apply_edits(&mut response, edits)?;
+    let end = head || body.is_empty();
+    session.write_response_header(Box::new(response), end).await?;
+    if !end {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(status)
+}
+
+/// `respond STATUS ["BODY"] [content_type "..."]`.
+pub async fn respond(
+    session: &mut Session,
+    status: u16,
+    body: &str,
+    content_type: Option<&str>,
+    edits: &[HeaderEdit],
+) -> Result<u16> {
+    let mut headers = Vec::new();
+    if !body.is_empty() || content_type.is_some() {
+        headers.push((
+            "content-type",
+            content_type.unwrap_or("text/plain; charset=utf-8").to_string(),
+        ));
+    }
+    send(
+        session,
+        status,
+        &headers,
+        Bytes::copy_from_slice(body.as_bytes()),
+        edits,
+    )
+    .await
+}
+
+/// `redirect STATUS "TEMPLATE"`, the template already rendered.
+pub async fn redirect(session: &mut Session, status: u16, location: String, edits: &[HeaderEdit]) -> Result<u16> {
+    let body = format!("redirecting to {location}\n");
+    let headers = [
+        ("location", location),
+        ("content-type", "text/plain; charset=utf-8".to_string()),
+    ];
+    send(session, status, &headers, Bytes::from(body), edits).await
+}
+
+/// Decodes the percent escapes a normalized path still has (bytes outside
+/// the unreserved set) into a file name.
+fn decode(path: &str) -> Option<PathBuf> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    if out.contains(&0) {
+        return None;
+    }
+    use std::os::unix::ffi::OsStringExt;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+}
+
+/// The file under `root` for `relative`, if it exists inside the root
+/// (symlinks that lead outside are refused).
+async fn inside(root: &Path, relative: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+    let root = tokio::fs::canonicalize(root).await.ok()?;
+    let candidate = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
+    if !candidate.starts_with(&root) {
+        return None;
+    }
+    let metadata = tokio::fs::metadata(&candidate).await.ok()?;
+    Some((candidate, metadata))
+}
+
+/// A strong validator from size and modification time.
+fn etag(metadata: &std::fs::Metadata) -> String {
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{:x}-{:x}\"", metadata.len(), modified)
+}
+
+/// A single `bytes=` range within `len`: (start, end inclusive).
+/// `Err(())` for a range that cannot be satisfied; `Ok(None)` for no
+/// usable range header (several ranges are answered whole, as allowed).
+fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len.checked_sub(1).ok_or(())?)
+        }
+        (start, "") => (start.parse().map_err(|_| ())?, len.checked_sub(1).ok_or(())?),
+        (start, end) => {
+            let start: u64 = start.parse().map_err(|_| ())?;
+            let end: u64 = end.parse().map_err(|_| ())?;
+            (start, end.min(len.saturating_sub(1)))
+        }
+    };
+    if start > end || start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// `static "DIR" [index "..."] [fallback "..."]`: serves `path` (already
+/// normalized, with the route's prefix removed) from `root`.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_file(
+    session: &mut Session,
+    root: &Path,
+    path: &str,
+    index: Option<&str>,
+    fallback: Option<&str>,
+    edits: &[HeaderEdit],
+) -> Result<u16> {
+    let method = session.req_header().method.clone();
+    if method != http::Method::GET && method != http::Method::HEAD {
+        let headers = [("allow", "GET, HEAD".to_string())];
+        return send(
+            session,
+            405,
+            &headers,
+            Bytes::from_static(b"method not allowed\n"),
+            edits,
+        )
+        .await;
+    }
+    let relative = decode(path.trim_start_matches('/')).unwrap_or_default();
+    let mut found = inside(root, &relative).await;
+    if let Some((dir, metadata)) = &found {
+        if metadata.is_dir() {
+            found = match index {
+                Some(index) => inside(root, &dir.strip_prefix(root).unwrap_or(&relative).join(index))
+                    .await
+                    .or(inside(root, &relative.join(index)).await),
+                None => None,
+            };
+        }
+    }
+    if found.as_ref().is_none_or(|(_, m)| !m.is_file()) {
+        found = match fallback {
+            Some(fallback) => inside(root, Path::new(fallback)).await.filter(|(_, m)| m.is_file()),
+            None => None,
+        };
+    }
+    let Some((file_path, metadata)) = found else {
+        return send(
+            session,
+            404,
+            &[("content-type", "text/plain; charset=utf-8".to_string())],
+            Bytes::from_static(b"not found\n"),
+            edits,
+        )
+        .await;
+    };
+    let tag = etag(&metadata);
+    let content_type = mime_guess::from_path(&file_path).first_or_octet_stream().to_string();
+    let last_modified = metadata.modified().ok().map(httpdate::fmt_http_date);
+    let mut headers = vec![("etag", tag.clone()), ("accept-ranges", "bytes".to_string())];
+    if let Some(date) = &last_modified {
+        headers.push(("last-modified", date.clone()));
+    }
+    let if_none_match = session
+        .req_header()
+        .headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
+        return send(session, 304, &headers, Bytes::new(), edits).await;
+    }
+    let len = metadata.len();
+    let range = session
+        .req_header()
+        .headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, len));
+    let (status, start, end) = match range {
+        Some(Err(())) => {
+            headers.push(("content-range", format!("bytes */{len}")));
+            return send(session, 416, &headers, Bytes::new(), edits).await;
+        }
+        Some(Ok(Some((start, end)))) => {
+            headers.push(("content-range", format!("bytes {start}-{end}/{len}")));
+            (206, start, end + 1)
+        }
+        _ => (200, 0, len),
+    };
+    headers.push(("content-type", content_type));
+    let mut response = ResponseHeader::build(status, Some(headers.len() + 1))?;
+    for (name, value) in &headers {
+        response.insert_header(name.to_string(), value.as_str())?;
+    }
+    response.insert_header("content-length", (end - start).to_string())?;
+    apply_edits(&mut response, edits)?;
+    let head = method == http::Method::HEAD || end == start;
+    session.write_response_header(Box::new(response), head).await?;
+    if head {
+        return Ok(status);
+    }
+    let mut file = match tokio::fs::File::open(&file_path).await {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(pingora_error::Error::because(
+                pingora_error::ErrorType::FileReadError,
+                "opening a static file",
+                e,
+            ))
+        }
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| {
+            pingora_error::Error::because(pingora_error::ErrorType::FileReadError, "seeking a static file", e)
+        })?;
+    }
+    let mut remaining = end - start;
+    let mut buffer = vec![0u8; CHUNK];
+    while remaining > 0 {
+        let want = (remaining as usize).min(CHUNK);
+        let read = file.read(&mut buffer[..want]).await.map_err(|e| {
+            pingora_error::Error::because(pingora_error::ErrorType::FileReadError, "reading a static file", e)
+        })?;
+        if read == 0 {
+            break; // the file shrank while being sent
+        }
+        remaining -= read as u64;
+        session
+            .write_response_body(Some(Bytes::copy_from_slice(&buffer[..read])), remaining == 0)
+            .await?;
+    }
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range("bytes=50-500", 100), Ok(Some((50, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Err(()));
+        assert_eq!(parse_range("bytes=5-1", 100), Err(()));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(parse_range("items=0-1", 100), Ok(None));
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(decode("a%20b.txt"), Some(PathBuf::from("a b.txt")));
+        assert_eq!(decode("a%00"), None);
+        assert_eq!(decode("a%G0"), None);
+    }
+}

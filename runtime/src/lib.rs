@@ -1,0 +1,16 @@
+//! zentinel: serves a compiled `.zbin` artifact on Pingora. The artifact is
+//! memory-mapped and verified by `zbin`; requests are matched once and
+//! served by the `ProxyHttp` phases in `proxy`. Nothing here parses policy
+//! text or compiles a route: that all happened in `zenc`.
+
+pub mod actions;
+pub mod admin;
+pub mod artifact;
+pub mod health;
+pub mod metrics;
+pub mod proxy;
+pub mod ratelimit;
+pub mod reload;
+pub mod server;
+pub mod state;
+pub mod upstream;

@@ -1,0 +1,125 @@
+//! Prometheus metrics, served as text on the admin listener's `/metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub upstream_attempts: IntCounterVec,
+    pub upstream_failures: IntCounterVec,
+    pub upstream_healthy: IntGaugeVec,
+    pub reloads: IntCounter,
+    pub reload_failures: IntCounter,
+    pub artifact: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "zentinel_requests_total",
+                "Requests answered, by route and status class",
+            ),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("zentinel_request_duration_seconds", "Time from request to response end").buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let upstream_attempts = IntCounterVec::new(
+            Opts::new(
+                "zentinel_upstream_attempts_total",
+                "Attempts to reach an upstream server",
+            ),
+            &["upstream"],
+        )
+        .expect("valid metric");
+        let upstream_failures = IntCounterVec::new(
+            Opts::new(
+                "zentinel_upstream_failures_total",
+                "Failed attempts to reach an upstream server",
+            ),
+            &["upstream"],
+        )
+        .expect("valid metric");
+        let upstream_healthy = IntGaugeVec::new(
+            Opts::new("zentinel_upstream_server_healthy", "1 when a server is in rotation"),
+            &["upstream", "server"],
+        )
+        .expect("valid metric");
+        let reloads = IntCounter::new("zentinel_reloads_total", "Artifacts loaded by SIGHUP").expect("valid metric");
+        let reload_failures = IntCounter::new(
+            "zentinel_reload_failures_total",
+            "Reloads refused (the old artifact kept serving)",
+        )
+        .expect("valid metric");
+        let artifact = IntGaugeVec::new(
+            Opts::new("zentinel_artifact_info", "The artifact being served"),
+            &["digest"],
+        )
+        .expect("valid metric");
+        for metric in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(upstream_attempts.clone()),
+            Box::new(upstream_failures.clone()),
+            Box::new(upstream_healthy.clone()),
+            Box::new(reloads.clone()),
+            Box::new(reload_failures.clone()),
+            Box::new(artifact.clone()),
+        ] {
+            registry.register(metric).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests,
+            duration,
+            upstream_attempts,
+            upstream_failures,
+            upstream_healthy,
+            reloads,
+            reload_failures,
+            artifact,
+        }
+    }
+
+    /// Marks `digest` as the artifact being served.
+    pub fn set_artifact(&self, digest: &str) {
+        self.artifact.reset();
+        self.artifact.with_label_values(&[digest]).set(1);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `2xx`, `4xx`... for a status, `0` for none.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "none",
+    }
+}
