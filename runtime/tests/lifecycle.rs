@@ -1,0 +1,112 @@
+//! Reload on SIGHUP, refusing bad artifacts, draining on SIGTERM, and
+//! handing the listening sockets over on SIGQUIT.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const V1: &str = "route a {\n    respond 200 \"v1\"\n}\n";
+const V2: &str = "route a {\n    respond 200 \"v2\"\n}\n";
+
+#[test]
+fn sighup_reloads_and_a_bad_artifact_keeps_the_old_one() {
+    let proxy = Proxy::start(V1);
+    assert_eq!(proxy.get("/").text(), "v1");
+    proxy.replace_policy(V2);
+    proxy.signal("HUP");
+    assert!(eventually(Duration::from_secs(5), || proxy.get("/").text() == "v2"));
+    assert!(proxy.metrics().contains("zentinel_reloads_total 1"));
+    // A corrupted artifact is refused; v2 keeps serving.
+    let path = proxy.dir.join("site.zbin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(proxy.dir.join("broken.zbin"), bytes).unwrap();
+    std::fs::rename(proxy.dir.join("broken.zbin"), &path).unwrap();
+    proxy.signal("HUP");
+    assert!(eventually(Duration::from_secs(5), || proxy
+        .metrics()
+        .contains("zentinel_reload_failures_total 1")));
+    assert_eq!(proxy.get("/").text(), "v2");
+    assert!(proxy.stderr().contains("reload refused"), "{}", proxy.stderr());
+    // So is a missing one.
+    std::fs::remove_file(&path).unwrap();
+    proxy.signal("HUP");
+    assert!(eventually(Duration::from_secs(5), || proxy
+        .metrics()
+        .contains("zentinel_reload_failures_total 2")));
+    assert_eq!(proxy.get("/").text(), "v2");
+}
+
+#[test]
+fn reload_keeps_health_state_of_unchanged_upstreams() {
+    let mut flaky = Origin::start("flaky", Behavior::Echo);
+    let steady = Origin::start("steady", Behavior::Echo);
+    let (flaky_addr, steady_addr) = (flaky.addr(), steady.addr());
+    let policy = |body: &str| {
+        format!(
+            "upstream pool {{\n    server \"{flaky_addr}\"\n    server \"{steady_addr}\"\n    health tcp interval 100ms timeout 100ms fall 1 rise 50\n}}\n\nroute a {{\n    proxy pool\n    {body}\n}}\n"
+        )
+    };
+    let proxy = Proxy::start(&policy("response_headers { set \"x-v\" \"1\" }"));
+    flaky.stop();
+    assert!(eventually(Duration::from_secs(5), || proxy.metrics().contains(
+        &format!(
+            "zentinel_upstream_server_healthy{{server=\"{}\",upstream=\"pool\"}} 0",
+            flaky.addr()
+        )
+    )));
+    let _back = Origin::start_on("flaky", flaky.port, Behavior::Echo);
+    proxy.replace_policy(&policy("response_headers { set \"x-v\" \"2\" }"));
+    proxy.signal("HUP");
+    assert!(eventually(Duration::from_secs(5), || proxy.get("/").header("x-v") == Some("2")));
+    // `rise 50` at 100ms: the server stays out for seconds, across the reload.
+    for _ in 0..6 {
+        assert_eq!(proxy.get("/").json()["origin"], "steady");
+    }
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits() {
+    let slow = Origin::start("slow", Behavior::Slow(Duration::from_millis(700)));
+    let policy = format!(
+        "upstream slow {{\n    server \"{}\"\n}}\n\nroute a {{\n    proxy slow\n}}\n",
+        slow.addr()
+    );
+    let mut proxy = Proxy::start(&policy);
+    let port = proxy.port;
+    let in_flight = std::thread::spawn(move || get(port, "/"));
+    std::thread::sleep(Duration::from_millis(150));
+    proxy.signal("TERM");
+    let response = in_flight.join().unwrap();
+    assert_eq!(response.status, 200, "the request in flight was served");
+    let status = proxy
+        .wait_exit(Duration::from_secs(15))
+        .expect("zentinel exits after draining");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigquit_hands_the_sockets_to_an_upgraded_process() {
+    let mut old = Proxy::start(V1);
+    assert_eq!(old.get("/").text(), "v1");
+    let mut new = Proxy::start_upgrade(&old, V2);
+    // The new process waits for the sockets; give it a moment to listen
+    // on the upgrade socket, then ask the old one to hand them over.
+    std::thread::sleep(Duration::from_millis(500));
+    old.signal("QUIT");
+    assert!(
+        eventually(Duration::from_secs(15), || get(new.port, "/").text() == "v2"),
+        "{}",
+        new.stderr()
+    );
+    assert!(
+        old.wait_exit(Duration::from_secs(15)).is_some(),
+        "the old process exits"
+    );
+    assert_eq!(get(new.port, "/").text(), "v2");
+    new.signal("TERM");
+    assert!(new.wait_exit(Duration::from_secs(15)).is_some());
+}

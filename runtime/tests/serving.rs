@@ -1,0 +1,229 @@
+//! What zentinel answers itself: respond, redirect, static files, 400 and
+//! 404, the admin listener, the access log, and `zentinel check`.
+
+mod support;
+
+use support::*;
+
+fn static_site(dir_name: &str) -> (std::path::PathBuf, String) {
+    let root = std::env::temp_dir().join(format!("zentinel-static-{}-{dir_name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::write(root.join("index.html"), "<h1>home</h1>\n").unwrap();
+    std::fs::write(root.join("app.js"), "console.log(1)\n").unwrap();
+    std::fs::write(root.join("docs/index.html"), "<h1>docs</h1>\n").unwrap();
+    std::fs::write(root.join("big.txt"), "0123456789".repeat(10_000)).unwrap();
+    // A secret beside the root, and a link that points at it.
+    std::fs::write(root.with_extension("secret"), "secret\n").unwrap();
+    let _ = std::os::unix::fs::symlink(root.with_extension("secret"), root.join("escape.txt"));
+    let policy = format!(
+        r#"
+route assets {{
+    path prefix "/assets/"
+    static "{root}" index "index.html"
+    response_headers {{ set "cache-control" "max-age=60" }}
+}}
+
+route app {{
+    path prefix "/app"
+    static "{root}" fallback "index.html"
+}}
+
+route hello {{
+    path "/hello"
+    respond 201 "hi there\n" content_type "text/plain"
+    response_headers {{ set "x-hello" "1" }}
+}}
+
+route empty {{
+    path "/empty"
+    respond 204
+}}
+
+route moved {{
+    path regex r"/old/(?P<slug>[a-z]+)"
+    redirect 308 "https://{{host}}/new/{{slug}}?{{query}}"
+}}
+"#,
+        root = root.display()
+    );
+    (root, policy)
+}
+
+#[test]
+fn respond_and_redirect() {
+    let (_root, policy) = static_site("respond");
+    let proxy = Proxy::start(&policy);
+    let r = proxy.get("/hello");
+    assert_eq!(r.status, 201);
+    assert_eq!(r.text(), "hi there\n");
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("x-hello"), Some("1"));
+    let r = send(proxy.port, "HEAD", "/hello", &[], b"");
+    assert_eq!(r.status, 201);
+    assert!(r.body.is_empty());
+    let r = proxy.get("/empty");
+    assert_eq!(r.status, 204);
+    assert!(r.body.is_empty());
+    let r = send(
+        proxy.port,
+        "GET",
+        "/old/post?x=1",
+        &[("host", "Blog.Example.com:8080")],
+        b"",
+    );
+    assert_eq!(r.status, 308);
+    assert_eq!(r.header("location"), Some("https://blog.example.com/new/post?x=1"));
+}
+
+#[test]
+fn static_files() {
+    let (_root, policy) = static_site("files");
+    let proxy = Proxy::start(&policy);
+    let r = proxy.get("/assets/app.js");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "console.log(1)\n");
+    assert_eq!(r.header("content-type"), Some("text/javascript"));
+    assert_eq!(r.header("cache-control"), Some("max-age=60"));
+    let etag = r.header("etag").expect("an etag").to_string();
+    // Revalidation.
+    let r = send(proxy.port, "GET", "/assets/app.js", &[("if-none-match", &etag)], b"");
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    // Index of a directory, and of the root.
+    assert_eq!(proxy.get("/assets/docs/").text(), "<h1>docs</h1>\n");
+    assert_eq!(proxy.get("/assets/").text(), "<h1>home</h1>\n");
+    // Ranges.
+    let r = send(proxy.port, "GET", "/assets/big.txt", &[("range", "bytes=10-14")], b"");
+    assert_eq!(r.status, 206);
+    assert_eq!(r.text(), "01234");
+    assert_eq!(r.header("content-range"), Some("bytes 10-14/100000"));
+    let r = send(proxy.port, "GET", "/assets/big.txt", &[("range", "bytes=200000-")], b"");
+    assert_eq!(r.status, 416);
+    // A large file arrives whole.
+    assert_eq!(proxy.get("/assets/big.txt").body.len(), 100_000);
+    // HEAD: headers, no body.
+    let r = send(proxy.port, "HEAD", "/assets/big.txt", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("100000"));
+    assert!(r.body.is_empty());
+    // Missing file; fallback; methods.
+    assert_eq!(proxy.get("/assets/nope.js").status, 404);
+    assert_eq!(proxy.get("/app/some/client/route").text(), "<h1>home</h1>\n");
+    assert_eq!(send(proxy.port, "POST", "/assets/app.js", &[], b"x").status, 405);
+}
+
+#[test]
+fn static_never_leaves_its_root() {
+    let (_root, policy) = static_site("escape");
+    let proxy = Proxy::start(&policy);
+    for target in [
+        "/assets/../site.zen",
+        "/assets/%2e%2e/%2e%2e/etc/passwd",
+        "/assets/..%2f..%2fetc/passwd",
+        "/assets/escape.txt",
+    ] {
+        let r = proxy.get(target);
+        assert!(
+            !r.text().contains("secret") && !r.text().contains("root:"),
+            "{target}: {}",
+            r.text()
+        );
+        assert!(matches!(r.status, 400 | 404), "{target}: {}", r.status);
+    }
+}
+
+#[test]
+fn bad_paths_are_400_and_unrouted_are_404() {
+    let proxy = Proxy::start("route only {\n    path \"/only\"\n    respond 200\n}\n");
+    assert_eq!(proxy.get("/a%2Fb").status, 400);
+    assert_eq!(proxy.get("/a%00b").status, 400);
+    assert_eq!(proxy.get("/a%zz").status, 400);
+    assert_eq!(proxy.get("/other").status, 404);
+    assert_eq!(proxy.get("/x/../only").status, 200);
+    assert_eq!(proxy.get("//only").status, 200);
+}
+
+#[test]
+fn admin_listener_and_access_log() {
+    let proxy = Proxy::start("route a {\n    path \"/a\"\n    respond 200 \"a\"\n}\n");
+    assert_eq!(proxy.get("/a").status, 200);
+    assert_eq!(proxy.get("/missing").status, 404);
+    assert_eq!(get(proxy.admin, "/health").status, 200);
+    assert_eq!(get(proxy.admin, "/ready").status, 200);
+    let routes = get(proxy.admin, "/routes").json();
+    assert_eq!(routes["routes"][0]["name"], "a");
+    let digest = routes["digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 64);
+    let metrics = proxy.metrics();
+    assert!(
+        metrics.contains("zentinel_requests_total{route=\"a\",status=\"2xx\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("zentinel_requests_total{route=\"\",status=\"4xx\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("zentinel_artifact_info{{digest=\"{digest}\"}} 1")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("zentinel_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(eventually(std::time::Duration::from_secs(5), || proxy
+        .access_log()
+        .len()
+        >= 2));
+    let log = proxy.access_log();
+    let line = &log[0];
+    for field in [
+        "time",
+        "request_id",
+        "client_ip",
+        "method",
+        "host",
+        "path",
+        "status",
+        "bytes",
+        "duration_ms",
+        "route",
+        "upstream",
+        "upstream_addr",
+        "attempts",
+    ] {
+        assert!(line.get(field).is_some(), "access log lacks {field}: {line}");
+    }
+    assert_eq!(line["route"], "a");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["client_ip"], "127.0.0.1");
+    assert_eq!(log[1]["status"], 404);
+}
+
+#[test]
+fn check_verifies_without_serving() {
+    let dir = std::env::temp_dir().join(format!("zentinel-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    compile_to(
+        &dir,
+        "listen \"127.0.0.1:1\"\nroute a {\n    respond 200\n}\n",
+        "good.zbin",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zentinel"))
+        .args(["check", dir.join("good.zbin").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 routes"));
+    let mut bytes = std::fs::read(dir.join("good.zbin")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(dir.join("bad.zbin"), bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zentinel"))
+        .args(["check", dir.join("bad.zbin").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"));
+}

@@ -1,0 +1,433 @@
+//! Real things for the runtime's integration tests: a `zentinel` process
+//! serving a policy compiled by `zenc`, origin servers on loopback ports,
+//! and a plain HTTP/1.1 client over TCP. Nothing is mocked.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A response as received.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Parses a whole HTTP/1.1 response (content-length, chunked or close).
+pub fn parse_response(raw: &[u8]) -> Response {
+    let end = find(raw, b"\r\n\r\n").unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let rest = &raw[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        let mut body = Vec::new();
+        let mut at = 0;
+        while let Some(line_end) = find(&rest[at..], b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[at..at + line_end]).trim(), 16).unwrap_or(0);
+            at += line_end + 2;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[at..(at + size).min(rest.len())]);
+            at += size + 2;
+        }
+        body
+    } else {
+        match headers.iter().find(|(k, _)| k == "content-length") {
+            Some((_, len)) => rest[..len.parse::<usize>().unwrap().min(rest.len())].to_vec(),
+            None => rest.to_vec(),
+        }
+    };
+    Response { status, headers, body }
+}
+
+/// Sends one request on a fresh connection (`connection: close`).
+pub fn send(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut request = format!("{method} {target} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        request.push_str("host: example.com\r\n");
+    }
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    request.push_str("connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+pub fn get(port: u16, target: &str) -> Response {
+    send(port, "GET", target, &[], b"")
+}
+
+/// How an origin answers.
+#[derive(Clone, Copy, Debug)]
+pub enum Behavior {
+    /// 200 with a JSON echo of the request.
+    Echo,
+    /// Echo after sleeping.
+    Slow(Duration),
+    /// Always this status.
+    Status(u16),
+}
+
+/// An origin server on a loopback port, echoing what it receives.
+pub struct Origin {
+    pub name: String,
+    pub port: u16,
+    pub hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Origin {
+    pub fn start(name: &str, behavior: Behavior) -> Origin {
+        Self::start_on(name, 0, behavior)
+    }
+
+    pub fn start_on(name: &str, port: u16, behavior: Behavior) -> Origin {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("origin binds");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let thread = {
+            let (stop, hits, name) = (stop.clone(), hits.clone(), name.to_string());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let (hits, name) = (hits.clone(), name.clone());
+                            std::thread::spawn(move || serve(stream, &name, behavior, &hits));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                    }
+                }
+            })
+        };
+        Origin {
+            name: name.to_string(),
+            port,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops listening: connections are refused from now on.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve(mut stream: TcpStream, name: &str, behavior: Behavior, hits: &AtomicUsize) {
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+        if let Some(end) = find(&raw, b"\r\n\r\n") {
+            break end;
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_string();
+    let target = first.next().unwrap_or("").to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    // Read (and drop) a body with a length, so the client is not reset.
+    if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        let mut have = raw.len() - head_end - 4;
+        while have < len {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => have += n,
+            }
+        }
+    }
+    if target == "/healthz" {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n");
+        return;
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    let status = match behavior {
+        Behavior::Slow(delay) => {
+            std::thread::sleep(delay);
+            200
+        }
+        Behavior::Status(status) => status,
+        Behavior::Echo => 200,
+    };
+    let body = serde_json::json!({
+        "origin": name,
+        "method": method,
+        "target": target,
+        "headers": headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-origin: {name}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
+
+/// A `zentinel run` process serving a policy.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    pub admin: u16,
+    pub dir: PathBuf,
+}
+
+impl Proxy {
+    /// Compiles `body` (everything but `listen` and `admin`, which are
+    /// added on free ports) and serves it.
+    pub fn start(body: &str) -> Proxy {
+        Self::start_with(body, &[])
+    }
+
+    pub fn start_with(body: &str, extra_args: &[&str]) -> Proxy {
+        let dir = std::env::temp_dir().join(format!(
+            "zentinel-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let admin = free_port();
+        let policy = format!("listen \"127.0.0.1:{port}\"\nadmin \"127.0.0.1:{admin}\"\n{body}");
+        compile_to(&dir, &policy, "site.zbin");
+        let child = Command::new(env!("CARGO_BIN_EXE_zentinel"))
+            .args(["run", "site.zbin", "--threads", "2", "--grace-period", "2"])
+            .args(["--upgrade-sock", dir.join("upgrade.sock").to_str().unwrap()])
+            .args(["--access-log", dir.join("access.log").to_str().unwrap()])
+            .args(extra_args)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap()))
+            .spawn()
+            .expect("zentinel starts");
+        let proxy = Proxy {
+            child,
+            port,
+            admin,
+            dir,
+        };
+        proxy.wait_ready();
+        proxy
+    }
+
+    /// Starts a process with `--upgrade` that takes over `old`'s sockets
+    /// (its listeners and upgrade socket), serving `body`.
+    pub fn start_upgrade(old: &Proxy, body: &str) -> Proxy {
+        let dir = std::env::temp_dir().join(format!(
+            "zentinel-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = format!(
+            "listen \"127.0.0.1:{}\"\nadmin \"127.0.0.1:{}\"\n{body}",
+            old.port, old.admin
+        );
+        compile_to(&dir, &policy, "site.zbin");
+        let child = Command::new(env!("CARGO_BIN_EXE_zentinel"))
+            .args(["run", "site.zbin", "--threads", "2", "--grace-period", "2", "--upgrade"])
+            .args(["--upgrade-sock", old.dir.join("upgrade.sock").to_str().unwrap()])
+            .args(["--access-log", dir.join("access.log").to_str().unwrap()])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap()))
+            .spawn()
+            .expect("zentinel starts");
+        Proxy {
+            child,
+            port: old.port,
+            admin: old.admin,
+            dir,
+        }
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && TcpStream::connect(("127.0.0.1", self.admin)).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("zentinel did not start: {}", self.stderr());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// The access log lines, parsed.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect()
+    }
+
+    pub fn get(&self, target: &str) -> Response {
+        get(self.port, target)
+    }
+
+    pub fn metrics(&self) -> String {
+        get(self.admin, "/metrics").text()
+    }
+
+    /// Replaces the artifact the way `zenc build` does (write, then
+    /// rename) with `policy`'s, keeping this proxy's listeners.
+    pub fn replace_policy(&self, body: &str) {
+        let policy = format!(
+            "listen \"127.0.0.1:{}\"\nadmin \"127.0.0.1:{}\"\n{body}",
+            self.port, self.admin
+        );
+        compile_to(&self.dir, &policy, "next.zbin");
+        std::fs::rename(self.dir.join("next.zbin"), self.dir.join("site.zbin")).unwrap();
+    }
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Compiles a policy with zenc into `dir/name`.
+pub fn compile_to(dir: &Path, policy: &str, name: &str) {
+    let source = dir.join("site.zen");
+    std::fs::write(&source, policy).unwrap();
+    let compilation = zenc::check_path(&source).unwrap();
+    let errors: Vec<String> = compilation.diagnostics.iter().map(|d| d.message.clone()).collect();
+    let artifact = compilation
+        .artifact
+        .unwrap_or_else(|| panic!("policy does not compile: {errors:?}\n{policy}"));
+    std::fs::write(dir.join(name), artifact).unwrap();
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `condition` until it holds or `within` passes.
+pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+pub fn socket(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
