@@ -19,9 +19,11 @@ deps:
 	fi
 
 run: deps
-	$(CARGO) build --release -p zenc
+	$(CARGO) build --release -p zenc -p zentinel-runtime
 	./target/release/zenc test examples/quickstart.zen
 	./target/release/zenc build examples/quickstart.zen
+	@echo "serving on http://127.0.0.1:8080 (admin on 127.0.0.1:9901); Ctrl-C to stop"
+	./target/release/zentinel run examples/quickstart.zbin
 
 test: deps
 	$(CARGO) fmt --all -- --check

@@ -13,4 +13,5 @@ pub mod ratelimit;
 pub mod reload;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod upstream;

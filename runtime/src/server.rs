@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
@@ -76,14 +75,8 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         match &listener.tls {
             None => proxy.add_tcp(&listener.addr),
             Some(tls) => {
-                let cert = loaded.resolve(&tls.cert);
-                let key = loaded.resolve(&tls.key);
-                let mut settings =
-                    TlsSettings::intermediate(&cert.display().to_string(), &key.display().to_string())
-                        .map_err(|e| format!("listener {}: cannot load its certificate: {e}", listener.addr))?;
-                if listener.http2 {
-                    settings.enable_h2();
-                }
+                let settings = crate::tls::settings(&loaded, tls, listener.http2)
+                    .map_err(|e| format!("listener {}: {e}", listener.addr))?;
                 proxy.add_tls_with_settings(&listener.addr, None, settings);
             }
         }

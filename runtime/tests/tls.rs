@@ -1,0 +1,160 @@
+//! TLS termination: certificates generated here, a real rustls client,
+//! the certificate chosen by SNI, HTTP/2 offered by ALPN, and proxying
+//! behind TLS (`x-forwarded-proto: https`).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use support::*;
+
+struct Generated {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+fn generate(name: &str) -> Generated {
+    let certified = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("certificate");
+    Generated {
+        cert_pem: certified.cert.pem(),
+        key_pem: certified.signing_key.serialize_pem(),
+        der: certified.cert.der().to_vec(),
+    }
+}
+
+/// Connects with TLS as `server_name`, offering `alpn`; returns the
+/// server's certificate, the negotiated protocol and the response to a
+/// GET of `target`.
+fn tls_get(
+    port: u16,
+    server_name: &str,
+    trusted: &[&Generated],
+    alpn: &[&[u8]],
+    target: &str,
+) -> (Vec<u8>, Option<Vec<u8>>, Response) {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in trusted {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(cert.der.clone()))
+            .unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).unwrap();
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut stream = rustls::Stream::new(&mut connection, &mut socket);
+    let request = format!("GET {target} HTTP/1.1\r\nhost: {server_name}\r\nconnection: close\r\n\r\n");
+    if alpn.first() == Some(&&b"h2"[..]) {
+        // Only the handshake matters for the h2 check.
+        stream.flush().unwrap();
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(stream.sock).unwrap();
+        }
+        let cert = stream.conn.peer_certificates().unwrap()[0].to_vec();
+        let protocol = stream.conn.alpn_protocol().map(<[u8]>::to_vec);
+        return (
+            cert,
+            protocol,
+            Response {
+                status: 0,
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
+        );
+    }
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let cert = connection.peer_certificates().unwrap()[0].to_vec();
+    let protocol = connection.alpn_protocol().map(<[u8]>::to_vec);
+    (cert, protocol, parse_response(&raw))
+}
+
+#[test]
+fn terminates_tls_with_sni_and_alpn() {
+    let default = generate("localhost");
+    let api = generate("api.test");
+    let origin = Origin::start("o", Behavior::Echo);
+    let dir = std::env::temp_dir().join(format!("zentinel-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, generated) in [("site", &default), ("api", &api)] {
+        std::fs::write(dir.join(format!("{name}.pem")), &generated.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), &generated.key_pem).unwrap();
+    }
+    let tls_port = free_port();
+    let policy = format!(
+        r#"
+listen "127.0.0.1:{tls_port}" tls {{
+    cert "{dir}/site.pem"
+    key "{dir}/site.key"
+    sni "api.test" {{
+        cert "{dir}/api.pem"
+        key "{dir}/api.key"
+    }}
+}} http2
+
+upstream app {{
+    server "{origin}"
+}}
+
+route api {{
+    host "api.test"
+    proxy app
+}}
+
+route site {{
+    respond 200 "over tls\n"
+}}
+"#,
+        dir = dir.display(),
+        origin = origin.addr()
+    );
+    let proxy = Proxy::start(&policy);
+    assert!(eventually(std::time::Duration::from_secs(10), || TcpStream::connect((
+        "127.0.0.1",
+        tls_port
+    ))
+    .is_ok()));
+    let (cert, _, response) = tls_get(tls_port, "localhost", &[&default, &api], &[b"http/1.1"], "/");
+    assert_eq!(cert, default.der, "the listener's own certificate");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "over tls\n");
+    let (cert, _, response) = tls_get(tls_port, "api.test", &[&default, &api], &[b"http/1.1"], "/x");
+    assert_eq!(cert, api.der, "the certificate of the `sni` block");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["headers"]["x-forwarded-proto"], "https");
+    let (_, protocol, _) = tls_get(tls_port, "localhost", &[&default], &[b"h2", b"http/1.1"], "/");
+    assert_eq!(protocol.as_deref(), Some(&b"h2"[..]), "HTTP/2 is offered by ALPN");
+    drop(proxy);
+}
+
+#[test]
+fn a_missing_certificate_is_a_clear_startup_error() {
+    let dir = std::env::temp_dir().join(format!("zentinel-tls-missing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    compile_to(
+        &dir,
+        "listen \"127.0.0.1:1\" tls {\n    cert \"nope.pem\"\n    key \"nope.key\"\n}\n\nroute a {\n    respond 200\n}\n",
+        "site.zbin",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zentinel"))
+        .args(["run", dir.join("site.zbin").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read certificate") && stderr.contains("nope.pem"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
