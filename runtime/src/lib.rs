@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod agents;
 pub mod artifact;
 pub mod health;
 pub mod metrics;

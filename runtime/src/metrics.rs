@@ -14,6 +14,7 @@ pub struct Metrics {
     pub reloads: IntCounter,
     pub reload_failures: IntCounter,
     pub artifact: IntGaugeVec,
+    pub agent_calls: IntCounterVec,
 }
 
 impl Metrics {
@@ -66,8 +67,17 @@ impl Metrics {
             &["digest"],
         )
         .expect("valid metric");
+        let agent_calls = IntCounterVec::new(
+            Opts::new(
+                "zentinel_agent_calls_total",
+                "Agent calls by outcome: allow, block, redirect, failure",
+            ),
+            &["agent", "outcome"],
+        )
+        .expect("valid metric");
         for metric in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(agent_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(upstream_attempts.clone()),
             Box::new(upstream_failures.clone()),
@@ -88,6 +98,7 @@ impl Metrics {
             reloads,
             reload_failures,
             artifact,
+            agent_calls,
         }
     }
 

@@ -52,6 +52,9 @@ pub struct Ctx {
     tried: Vec<usize>,
     attempts: u32,
     body_bytes: u64,
+    /// Header edits agents asked for, applied after the route's own.
+    agent_request_edits: Vec<zbin::model::HeaderEdit>,
+    agent_response_edits: Vec<zbin::model::HeaderEdit>,
 }
 
 /// The proxy: shared state, and the artifact in it.
@@ -141,6 +144,8 @@ impl ProxyHttp for Zentinel {
             tried: Vec::new(),
             attempts: 0,
             body_bytes: 0,
+            agent_request_edits: Vec::new(),
+            agent_response_edits: Vec::new(),
         }
     }
 
@@ -247,7 +252,67 @@ impl ProxyHttp for Zentinel {
                     .await;
             }
         }
-        let edits = &route.modifiers.response_headers;
+        for &index in &route.modifiers.agents {
+            let agent = &loaded.policy().agents[index as usize];
+            let socket = loaded.resolve(&agent.socket);
+            let client_ip = Self::client_ip(session);
+            let request = crate::agents::AgentRequest {
+                request_id: &ctx.request_id,
+                client_ip: &client_ip,
+                method: method.as_str(),
+                host: &ctx.host,
+                path: &ctx.path,
+                query: query.as_deref(),
+                route: &route.name,
+                headers: &headers,
+            };
+            let outcome = crate::agents::call(agent, &socket, &request).await;
+            let label = match &outcome {
+                Ok(crate::agents::Decision::Allow { .. }) => "allow",
+                Ok(crate::agents::Decision::Block { .. }) => "block",
+                Ok(crate::agents::Decision::Redirect { .. }) => "redirect",
+                Err(_) => "failure",
+            };
+            self.shared
+                .metrics
+                .agent_calls
+                .with_label_values(&[agent.name.as_str(), label])
+                .inc();
+            match outcome {
+                Ok(crate::agents::Decision::Allow {
+                    request_headers,
+                    response_headers,
+                }) => {
+                    ctx.agent_request_edits.extend(request_headers);
+                    ctx.agent_response_edits.extend(response_headers);
+                }
+                Ok(crate::agents::Decision::Block { status, body, headers }) => {
+                    let mut extra: Vec<(&str, String)> = vec![("x-request-id", ctx.request_id.clone())];
+                    if !headers.iter().any(|(k, _)| k == "content-type") {
+                        extra.push(("content-type", "text/plain; charset=utf-8".to_string()));
+                    }
+                    extra.extend(headers.iter().map(|(k, v)| (k.as_str(), v.clone())));
+                    ctx.status = Some(actions::send(session, status, &extra, Bytes::from(body), &[]).await?);
+                    return Ok(true);
+                }
+                Ok(crate::agents::Decision::Redirect { status, location }) => {
+                    ctx.status = Some(actions::redirect(session, status, location, &[]).await?);
+                    return Ok(true);
+                }
+                Err(reason) => match agent.on_failure {
+                    zbin::model::FailureMode::Allow => {
+                        log::warn!("agent `{}` failed ({reason}); allowing the request", agent.name);
+                    }
+                    zbin::model::FailureMode::Deny => {
+                        log::warn!("agent `{}` failed ({reason}); denying the request", agent.name);
+                        return self.refuse(session, ctx, 503, "service unavailable", &[]).await;
+                    }
+                },
+            }
+        }
+        let mut all_edits = route.modifiers.response_headers.clone();
+        all_edits.extend(ctx.agent_response_edits.iter().cloned());
+        let edits = &all_edits;
         match &route.action {
             Action::Proxy(targets) => {
                 ctx.upstream = Some(if targets.len() == 1 {
@@ -484,7 +549,7 @@ impl ProxyHttp for Zentinel {
             .parse::<http::Uri>()
             .map_err(|e| Error::because(ErrorType::InternalError, "building the upstream path", e))?;
         request.set_uri(uri);
-        for edit in &route.modifiers.request_headers {
+        for edit in route.modifiers.request_headers.iter().chain(&ctx.agent_request_edits) {
             match edit.op {
                 zbin::model::HeaderOp::Set => {
                     request.insert_header(edit.name.clone(), edit.value.as_str())?;
@@ -515,6 +580,7 @@ impl ProxyHttp for Zentinel {
         if let Some((_, route)) = self.route(ctx) {
             actions::apply_edits(response, &route.modifiers.response_headers)?;
         }
+        actions::apply_edits(response, &ctx.agent_response_edits)?;
         Ok(())
     }
 

@@ -386,7 +386,23 @@ impl Checker<'_> {
                             FailureMode::Deny => model::FailureMode::Deny,
                         }
                     }
-                    AgentStmtKind::Body(size) => out.body = self.size(size, "body").unwrap_or(0),
+                    AgentStmtKind::Body(size) => {
+                        // Sending bodies to agents needs the request body
+                        // buffered and replayed upstream, which the runtime
+                        // does not do yet: refuse rather than ignore.
+                        out.body = self.size(size, "body").unwrap_or(0);
+                        self.report(
+                            Diagnostic::new(
+                                Code::Unsupported,
+                                "agents cannot be sent request bodies yet",
+                                stmt.span,
+                                "not supported by this version",
+                            )
+                            .with_help(
+                                "remove `body`: agents see the method, host, path, query and headers (docs/agents.md)",
+                            ),
+                        );
+                    }
                 }
             }
             if !seen.contains_key("socket") {

@@ -1,0 +1,193 @@
+//! External agents on Unix sockets (LANGUAGE.md §6, `docs/agents.md`).
+//! A frame is a 4-byte big-endian length and one JSON object; zentinel
+//! sends the request's headers, the agent answers with a decision. One
+//! connection per call, all of it within the agent's timeout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use zbin::model::{Agent, HeaderEdit, HeaderOp};
+
+/// The largest answer an agent may send.
+pub const MAX_FRAME: u32 = 1 << 20;
+
+/// What an agent decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow {
+        request_headers: Vec<HeaderEdit>,
+        response_headers: Vec<HeaderEdit>,
+    },
+    Block {
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+    Redirect {
+        status: u16,
+        location: String,
+    },
+}
+
+/// What one request looks like to an agent.
+pub struct AgentRequest<'r> {
+    pub request_id: &'r str,
+    pub client_ip: &'r str,
+    pub method: &'r str,
+    pub host: &'r str,
+    pub path: &'r str,
+    pub query: Option<&'r str>,
+    pub route: &'r str,
+    pub headers: &'r [(String, String)],
+}
+
+/// Calls `agent`; `Err` says why the call failed (timeout, refused,
+/// malformed), for `on_failure` to decide.
+pub async fn call(agent: &Agent, socket: &std::path::Path, request: &AgentRequest<'_>) -> Result<Decision, String> {
+    let message = json!({
+        "version": 1,
+        "agent": agent.name,
+        "request_id": request.request_id,
+        "client_ip": request.client_ip,
+        "method": request.method,
+        "host": request.host,
+        "path": request.path,
+        "query": request.query,
+        "route": request.route,
+        "headers": request.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+    });
+    let exchange = async {
+        let mut stream = UnixStream::connect(socket).await.map_err(|e| format!("connect: {e}"))?;
+        let payload = message.to_string().into_bytes();
+        stream
+            .write_all(&(payload.len() as u32).to_be_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        stream.write_all(&payload).await.map_err(|e| format!("write: {e}"))?;
+        let mut length = [0u8; 4];
+        stream.read_exact(&mut length).await.map_err(|e| format!("read: {e}"))?;
+        let length = u32::from_be_bytes(length);
+        if length > MAX_FRAME {
+            return Err(format!("answer of {length} bytes is over the {MAX_FRAME}-byte limit"));
+        }
+        let mut answer = vec![0u8; length as usize];
+        stream.read_exact(&mut answer).await.map_err(|e| format!("read: {e}"))?;
+        let value: Value = serde_json::from_slice(&answer).map_err(|e| format!("answer is not JSON: {e}"))?;
+        decode(&value)
+    };
+    match tokio::time::timeout(Duration::from_millis(agent.timeout), exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {} ms", agent.timeout)),
+    }
+}
+
+fn edits(value: Option<&Value>) -> Result<Vec<HeaderEdit>, String> {
+    let mut out = Vec::new();
+    let Some(value) = value else { return Ok(out) };
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if let Some(set) = value.get("set").and_then(Value::as_object) {
+        for (name, v) in set {
+            let v = v.as_str().ok_or("header values are strings")?;
+            if !valid(name) || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(format!("invalid header `{name}`"));
+            }
+            out.push(HeaderEdit {
+                op: HeaderOp::Set,
+                name: name.to_ascii_lowercase(),
+                value: v.to_string(),
+            });
+        }
+    }
+    if let Some(remove) = value.get("remove").and_then(Value::as_array) {
+        for name in remove {
+            let name = name.as_str().ok_or("header names are strings")?;
+            out.push(HeaderEdit {
+                op: HeaderOp::Remove,
+                name: name.to_ascii_lowercase(),
+                value: String::new(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads an answer; anything unexpected is malformed.
+pub fn decode(value: &Value) -> Result<Decision, String> {
+    let decision = value
+        .get("decision")
+        .and_then(Value::as_str)
+        .ok_or("answer has no `decision`")?;
+    let status = value.get("status").and_then(Value::as_u64);
+    match decision {
+        "allow" => Ok(Decision::Allow {
+            request_headers: edits(value.get("request_headers"))?,
+            response_headers: edits(value.get("response_headers"))?,
+        }),
+        "block" => {
+            let status = status.unwrap_or(403);
+            if !(400..=599).contains(&status) {
+                return Err(format!("block status {status} is not 4xx or 5xx"));
+            }
+            let headers: BTreeMap<String, String> = match value.get("headers") {
+                Some(h) => serde_json::from_value(h.clone()).map_err(|_| "block headers are an object of strings")?,
+                None => BTreeMap::new(),
+            };
+            Ok(Decision::Block {
+                status: status as u16,
+                body: value.get("body").and_then(Value::as_str).unwrap_or("").to_string(),
+                headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+            })
+        }
+        "redirect" => {
+            let status = status.unwrap_or(302);
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Err(format!("redirect status {status} is not a redirect"));
+            }
+            let location = value
+                .get("location")
+                .and_then(Value::as_str)
+                .ok_or("redirect has no `location`")?;
+            if location.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err("redirect location has a line break".to_string());
+            }
+            Ok(Decision::Redirect {
+                status: status as u16,
+                location: location.to_string(),
+            })
+        }
+        other => Err(format!("unknown decision `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_decode() {
+        assert!(matches!(
+            decode(&json!({"decision": "allow"})),
+            Ok(Decision::Allow { .. })
+        ));
+        assert_eq!(
+            decode(&json!({"decision": "block", "status": 451, "body": "no"})),
+            Ok(Decision::Block {
+                status: 451,
+                body: "no".into(),
+                headers: vec![]
+            })
+        );
+        assert!(decode(&json!({"decision": "block", "status": 200})).is_err());
+        assert!(decode(&json!({"decision": "redirect"})).is_err());
+        assert!(decode(&json!({"decision": "maybe"})).is_err());
+        assert!(decode(&json!({"decision": "allow", "request_headers": {"set": {"bad name": "x"}}})).is_err());
+    }
+}

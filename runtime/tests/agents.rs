@@ -1,0 +1,132 @@
+//! External agents: the example WAF agent runs as a real process on a
+//! Unix socket; zentinel allows, blocks and redirects on its word, applies
+//! its header edits, and follows `on_failure` when it is slow or absent.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use support::*;
+
+struct AgentProcess(Child);
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The example agent, built by `cargo test` beside the test binaries.
+fn start_agent(socket: &PathBuf) -> AgentProcess {
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+    let agent = examples.join("waf_agent");
+    if !agent.exists() {
+        // `cargo test --test agents` alone does not build examples.
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "zentinel-runtime", "--example", "waf_agent"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success() && agent.exists(), "cannot build {}", agent.display());
+    }
+    let child = Command::new(agent).arg(socket).spawn().expect("agent starts");
+    assert!(eventually(Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(socket).is_ok()
+    }));
+    AgentProcess(child)
+}
+
+#[test]
+fn agents_allow_block_redirect_and_edit_headers() {
+    let socket = std::env::temp_dir().join(format!("zentinel-waf-{}.sock", std::process::id()));
+    let _agent = start_agent(&socket);
+    let origin = Origin::start("o", Behavior::Echo);
+    let policy = format!(
+        r#"
+agent waf {{
+    socket "{socket}"
+    timeout 300ms
+    on_failure deny
+}}
+
+agent absent {{
+    socket "{socket}.missing"
+    on_failure allow
+}}
+
+agent strict {{
+    socket "{socket}.missing"
+    on_failure deny
+}}
+
+upstream app {{
+    server "{origin}"
+}}
+
+route app {{
+    path prefix "/app"
+    proxy app
+    agents waf
+}}
+
+route login {{
+    path "/login-old"
+    respond 200 "never seen"
+    agents waf
+}}
+
+route lenient {{
+    path "/lenient"
+    respond 200 "allowed without the agent\n"
+    agents absent
+}}
+
+route closed {{
+    path "/closed"
+    respond 200 "never seen"
+    agents strict
+}}
+"#,
+        socket = socket.display(),
+        origin = origin.addr()
+    );
+    let proxy = Proxy::start(&policy);
+    let r = proxy.get("/app/x");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-agent"), Some("waf"), "the agent's response header");
+    assert_eq!(
+        r.json()["headers"]["x-agent-checked"],
+        "1",
+        "the agent's request header"
+    );
+    let r = send(proxy.port, "GET", "/app/x", &[("x-attack", "1")], b"");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-blocked-by"), Some("waf"));
+    assert_eq!(r.text(), "blocked by the example WAF\n");
+    assert_eq!(
+        origin.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a blocked request never reaches the origin"
+    );
+    let r = proxy.get("/login-old");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/login"));
+    // Timeout with on_failure deny: 503.
+    let r = send(proxy.port, "GET", "/app/x", &[("x-slow-agent", "1")], b"");
+    assert_eq!(r.status, 503);
+    // Refused connection: allow or deny as the agent says.
+    assert_eq!(proxy.get("/lenient").status, 200);
+    assert_eq!(proxy.get("/closed").status, 503);
+    let metrics = proxy.metrics();
+    for expected in [
+        "zentinel_agent_calls_total{agent=\"waf\",outcome=\"allow\"} 1",
+        "zentinel_agent_calls_total{agent=\"waf\",outcome=\"block\"} 1",
+        "zentinel_agent_calls_total{agent=\"waf\",outcome=\"redirect\"} 1",
+        "zentinel_agent_calls_total{agent=\"waf\",outcome=\"failure\"} 1",
+    ] {
+        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
+    }
+}
