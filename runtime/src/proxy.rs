@@ -55,6 +55,8 @@ pub struct Ctx {
     /// Header edits agents asked for, applied after the route's own.
     agent_request_edits: Vec<zbin::model::HeaderEdit>,
     agent_response_edits: Vec<zbin::model::HeaderEdit>,
+    /// Set when an upstream status asks for a retry (`retry on status`).
+    retry_on_status: bool,
 }
 
 /// The proxy: shared state, and the artifact in it.
@@ -146,6 +148,7 @@ impl ProxyHttp for Zentinel {
             body_bytes: 0,
             agent_request_edits: Vec::new(),
             agent_response_edits: Vec::new(),
+            retry_on_status: false,
         }
     }
 
@@ -217,6 +220,14 @@ impl ProxyHttp for Zentinel {
             return self
                 .refuse(session, ctx, 431, "request header fields too large", &[])
                 .await;
+        }
+        if let Some(idle) = limits.idle_timeout.or(global.idle_timeout) {
+            // Keep-alive connections close after this long without a request.
+            session.set_keepalive(Some(idle.div_ceil(1000).max(1)));
+        }
+        if let Some(timeout) = limits.request_timeout.or(global.request_timeout) {
+            // The rest of the request (its body) must arrive in time: 408.
+            session.set_read_timeout(Some(Duration::from_millis(timeout)));
         }
         let max_body = limits.max_body_size.or(global.max_body_size);
         let declared = session
@@ -468,6 +479,10 @@ impl ProxyHttp for Zentinel {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("peer: {peer}"));
+        if std::mem::take(&mut ctx.retry_on_status) {
+            e.set_retry(true);
+            return e;
+        }
         self.note_failure(ctx);
         let timed_out = matches!(e.etype(), ErrorType::ReadTimedout | ErrorType::WriteTimedout);
         let retry = self.upstream(ctx).map(|u| u.retry.clone()).unwrap_or_default();
@@ -565,6 +580,29 @@ impl ProxyHttp for Zentinel {
         Ok(())
     }
 
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let status = response.status.as_u16();
+        let Some(upstream) = self.upstream(ctx) else {
+            return Ok(());
+        };
+        let retry = &upstream.retry;
+        let allowed = retry.non_idempotent || is_idempotent(&session.req_header().method);
+        if retry.on_status.contains(&status) && allowed && ctx.attempts <= retry.count {
+            // Another server gets the request; this answer is dropped.
+            self.note_failure(ctx);
+            ctx.retry_on_status = true;
+            let mut e = Error::explain(ErrorType::HTTPStatus(status), "upstream status asks for a retry");
+            e.set_retry(true);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
         _session: &mut Session,
@@ -587,6 +625,7 @@ impl ProxyHttp for Zentinel {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ReadTimedout if matches!(e.esource(), pingora_error::ErrorSource::Downstream) => 408,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
             ErrorType::ConnectRefused
             | ErrorType::ConnectNoRoute

@@ -81,6 +81,14 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             }
         }
     }
+    if loaded.policy().listeners.iter().any(|l| l.http2 && l.tls.is_none()) {
+        // HTTP/2 without TLS (h2c, by prior knowledge); HTTP/1.1 still works.
+        if let Some(app) = proxy.app_logic_mut() {
+            let mut options = pingora_core::apps::HttpServerOptions::default();
+            options.h2c = true;
+            app.server_options = Some(options);
+        }
+    }
     server.add_service(proxy);
     if let Some(addr) = &loaded.policy().admin {
         let mut admin = Service::new("zentinel admin".to_string(), Admin { shared: shared.clone() });

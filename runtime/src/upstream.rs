@@ -123,6 +123,11 @@ impl Pools {
             (0..upstream.servers.len())
                 .filter(|&i| upstream.servers[i].backup == backup)
                 .filter(|&i| self.available(&states[i]))
+                .filter(|&i| {
+                    upstream
+                        .max_connections
+                        .is_none_or(|max| states[i].active.load(Ordering::Relaxed) < max as usize)
+                })
                 .filter(|i| !skip_tried || !tried.contains(i))
                 .collect()
         };

@@ -325,3 +325,78 @@ fn limits_answer_413_and_431() {
     let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(send(proxy.port, "GET", "/", &many, b"").status, 431);
 }
+
+#[test]
+fn retries_on_listed_statuses() {
+    let failing = Origin::start("failing", Behavior::Status(503));
+    let healthy = Origin::start("healthy", Behavior::Echo);
+    let policy = format!(
+        "upstream pool {{\n    server \"{}\"\n    server \"{}\"\n    retry 1 on status 503\n}}\n\nupstream plain {{\n    server \"{}\"\n    server \"{}\"\n}}\n\nroute a {{\n    path \"/a\"\n    proxy pool\n}}\n\nroute b {{\n    path \"/b\"\n    proxy plain\n}}\n",
+        failing.addr(),
+        healthy.addr(),
+        failing.addr(),
+        healthy.addr()
+    );
+    let proxy = Proxy::start(&policy);
+    for _ in 0..4 {
+        let r = proxy.get("/a");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["origin"], "healthy");
+    }
+    let statuses: Vec<u16> = (0..4).map(|_| proxy.get("/b").status).collect();
+    assert!(
+        statuses.contains(&503),
+        "without `retry on status` the 503 passes through: {statuses:?}"
+    );
+}
+
+#[test]
+fn max_connections_caps_each_server() {
+    let slow = Origin::start("slow", Behavior::Slow(Duration::from_millis(800)));
+    let policy = format!(
+        "upstream pool {{\n    server \"{}\"\n    max_connections 1\n}}\n\nroute a {{\n    proxy pool\n}}\n",
+        slow.addr()
+    );
+    let proxy = Proxy::start(&policy);
+    let port = proxy.port;
+    let first = std::thread::spawn(move || get(port, "/"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(proxy.get("/").status, 503, "the only server is at its cap");
+    assert_eq!(first.join().unwrap().status, 200);
+    assert_eq!(proxy.get("/").status, 200, "free again");
+}
+
+#[test]
+fn request_timeout_is_408_and_idle_connections_close() {
+    use std::io::{Read, Write};
+    let origin = Origin::start("o", Behavior::Echo);
+    let policy = upstream("app", &[&origin], "")
+        + "limits {\n    request_timeout 300ms\n    idle_timeout 1s\n}\n\nroute a {\n    proxy app\n}\n";
+    let proxy = Proxy::start(&policy);
+    // A body that never finishes arriving.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(parse_response(&raw).status, 408);
+    // A keep-alive connection left idle is closed by zentinel.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut buffer = [0u8; 4096];
+    let n = stream.read(&mut buffer).unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"));
+    let idle_started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let idle = idle_started.elapsed();
+    assert!(
+        idle >= Duration::from_millis(700) && idle < Duration::from_secs(6),
+        "closed after {idle:?}"
+    );
+}

@@ -227,3 +227,48 @@ fn check_verifies_without_serving() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"));
 }
+
+#[test]
+fn http2_without_tls_speaks_h2c() {
+    use std::io::{Read, Write};
+    for (http2, speaks) in [(" http2", true), ("", false)] {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("zentinel-h2c-{}-{}", std::process::id(), speaks));
+        std::fs::create_dir_all(&dir).unwrap();
+        compile_to(
+            &dir,
+            &format!("listen \"127.0.0.1:{port}\"{http2}\n\nroute a {{\n    respond 200\n}}\n"),
+            "site.zbin",
+        );
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zentinel"))
+            .args(["run", "site.zbin", "--threads", "1"])
+            .args(["--upgrade-sock", dir.join("u.sock").to_str().unwrap()])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(eventually(std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }));
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        // The HTTP/2 connection preface and an empty SETTINGS frame.
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            .unwrap();
+        let mut frame = [0u8; 9];
+        let read = stream.read(&mut frame).unwrap_or(0);
+        let got_settings = read >= 4 && frame[3] == 0x04;
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            got_settings,
+            speaks,
+            "http2={http2:?}: first bytes {:?}",
+            &frame[..read]
+        );
+    }
+}
