@@ -158,3 +158,87 @@ fn a_missing_certificate_is_a_clear_startup_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A TLS origin: answers every request with the SNI it was asked for.
+fn tls_origin(generated: &Generated) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cert = rustls::pki_types::CertificateDer::from(generated.der.clone());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(
+        rustls::pki_types::pem::PemObject::from_pem_slice(generated.key_pem.as_bytes())
+            .map(|k: rustls::pki_types::PrivatePkcs8KeyDer| k.secret_pkcs8_der().to_vec())
+            .unwrap(),
+    )
+    .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let mut connection = rustls::ServerConnection::new(config).unwrap();
+                let mut stream = stream;
+                let mut tls = rustls::Stream::new(&mut connection, &mut stream);
+                let mut buffer = [0u8; 4096];
+                let mut raw = Vec::new();
+                while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buffer) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => raw.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let sni = tls.conn.server_name().unwrap_or("").to_string();
+                let body = format!("sni={sni}");
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes());
+                let _ = tls.flush();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn upstream_tls_with_sni_and_verification() {
+    let origin_cert = generate("origin.test");
+    let port = tls_origin(&origin_cert);
+    let policy = format!(
+        r#"
+upstream unverified {{
+    server "127.0.0.1:{port}"
+    tls sni "origin.test" verify off
+}}
+
+upstream verified {{
+    server "127.0.0.1:{port}"
+    tls sni "origin.test"
+}}
+
+route unverified {{
+    path "/unverified"
+    proxy unverified
+}}
+
+route verified {{
+    path "/verified"
+    proxy verified
+}}
+"#
+    );
+    let proxy = Proxy::start(&policy);
+    let r = proxy.get("/unverified");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "sni=origin.test", "the configured SNI is sent");
+    // The origin's self-signed certificate is not trusted: verification fails.
+    assert_eq!(proxy.get("/verified").status, 502);
+}
