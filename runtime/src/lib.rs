@@ -3,6 +3,7 @@
 //! served by the `ProxyHttp` phases in `proxy`. Nothing here parses policy
 //! text or compiles a route: that all happened in `zenc`.
 
+pub mod accesslog;
 pub mod actions;
 pub mod admin;
 pub mod agents;

@@ -37,6 +37,15 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// The request's headers as the matcher reads them, without copying.
+struct HeaderView<'h>(&'h http::HeaderMap);
+
+impl zbin::HeaderSource for HeaderView<'_> {
+    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.0.get_all(name).iter().any(|v| test(v.as_bytes()))
+    }
+}
+
 /// What one request decided, phase to phase.
 pub struct Ctx {
     started: Instant,
@@ -192,13 +201,9 @@ impl ProxyHttp for Zentinel {
                     .await
             }
         };
-        let headers: Vec<(String, String)> = header
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
         // Scoped: the request view must not live across an await.
         let found = {
+            let headers = HeaderView(&session.req_header().headers);
             let request = zbin::Request {
                 method: method.as_str(),
                 host: &ctx.host,
@@ -263,6 +268,16 @@ impl ProxyHttp for Zentinel {
                     .await;
             }
         }
+        let headers: Vec<(String, String)> = if route.modifiers.agents.is_empty() {
+            Vec::new()
+        } else {
+            session
+                .req_header()
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect()
+        };
         for &index in &route.modifiers.agents {
             let agent = &loaded.policy().agents[index as usize];
             let socket = loaded.resolve(&agent.socket);
@@ -404,7 +419,11 @@ impl ProxyHttp for Zentinel {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let Some(upstream) = self.upstream(ctx).cloned() else {
+        let loaded = ctx.loaded.clone();
+        let Some(upstream) = loaded
+            .as_deref()
+            .and_then(|l| l.policy().upstreams.get(ctx.upstream? as usize))
+        else {
             return Err(Error::explain(ErrorType::HTTPStatus(500), "no upstream for this route"));
         };
         let key = match &upstream.balance {
@@ -416,7 +435,7 @@ impl ProxyHttp for Zentinel {
                 .unwrap_or_default(),
             _ => Self::client_ip(session).into_bytes(),
         };
-        let Some(choice) = self.shared.pools.choose(&upstream, &key, &ctx.tried) else {
+        let Some(choice) = self.shared.pools.choose(upstream, &key, &ctx.tried) else {
             return Err(Error::explain(ErrorType::HTTPStatus(503), "no healthy server"));
         };
         if let Some((_, _, previous)) = ctx.server.take() {
@@ -556,14 +575,17 @@ impl ProxyHttp for Zentinel {
             }
             None => ctx.path.clone(),
         };
-        let target = match &query {
-            Some(q) if !path.contains('?') => format!("{path}?{q}"),
-            _ => path,
-        };
-        let uri = target
-            .parse::<http::Uri>()
-            .map_err(|e| Error::because(ErrorType::InternalError, "building the upstream path", e))?;
-        request.set_uri(uri);
+        // Rebuild the target only when the path changed.
+        if path != request.uri.path() {
+            let target = match &query {
+                Some(q) if !path.contains('?') => format!("{path}?{q}"),
+                _ => path,
+            };
+            let uri = target
+                .parse::<http::Uri>()
+                .map_err(|e| Error::because(ErrorType::InternalError, "building the upstream path", e))?;
+            request.set_uri(uri);
+        }
         for edit in route.modifiers.request_headers.iter().chain(&ctx.agent_request_edits) {
             match edit.op {
                 zbin::model::HeaderOp::Set => {
@@ -695,22 +717,27 @@ impl ProxyHttp for Zentinel {
             .with_label_values(&[route.as_str()])
             .observe(elapsed.as_secs_f64());
         let header = session.req_header();
-        let line = serde_json::json!({
-            "time": httpdate::fmt_http_date(std::time::SystemTime::now()),
-            "request_id": ctx.request_id,
-            "client_ip": Self::client_ip(session),
-            "method": header.method.as_str(),
-            "host": ctx.host,
-            "path": if ctx.path.is_empty() { header.uri.path().to_string() } else { ctx.path.clone() },
-            "status": status,
-            "bytes": session.body_bytes_sent(),
-            "duration_ms": (elapsed.as_secs_f64() * 1e6).round() / 1e3,
-            "route": if route.is_empty() { None } else { Some(route) },
-            "upstream": upstream,
-            "upstream_addr": upstream_addr,
-            "attempts": ctx.attempts,
+        let client_ip = Self::client_ip(session);
+        let path = if ctx.path.is_empty() {
+            header.uri.path()
+        } else {
+            ctx.path.as_str()
+        };
+        let line = crate::accesslog::line(&crate::accesslog::Entry {
+            request_id: &ctx.request_id,
+            client_ip: &client_ip,
+            method: header.method.as_str(),
+            host: &ctx.host,
+            path,
+            status,
+            bytes: session.body_bytes_sent(),
+            duration_ms: elapsed.as_secs_f64() * 1e3,
+            route: (!route.is_empty()).then_some(route.as_str()),
+            upstream: upstream.as_deref(),
+            upstream_addr: upstream_addr.as_deref(),
+            attempts: ctx.attempts,
         });
-        self.shared.access_log(&line.to_string());
+        self.shared.access_log(&line);
     }
 }
 

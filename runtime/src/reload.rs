@@ -1,5 +1,6 @@
 //! `SIGHUP` reloads the artifact from the same path (a background service,
-//! so it lives and ends with the server).
+//! so it lives and ends with the server); the same loop flushes the access
+//! log.
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ impl BackgroundService for Reloader {
                 return;
             }
         };
+        // The access log is flushed here too, every 100 ms and at the end.
+        let mut flush = tokio::time::interval(std::time::Duration::from_millis(100));
         loop {
             tokio::select! {
                 _ = hangups.recv() => {
@@ -30,7 +33,11 @@ impl BackgroundService for Reloader {
                     // Loading verifies the whole file: off the async threads.
                     let _ = tokio::task::spawn_blocking(move || shared.reload()).await;
                 }
-                _ = shutdown.changed() => return,
+                _ = flush.tick() => self.shared.flush_access_log(),
+                _ = shutdown.changed() => {
+                    self.shared.flush_access_log();
+                    return;
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ pub struct Shared {
     pub pools: Pools,
     pub rate_limiter: RateLimiter,
     pub metrics: Metrics,
-    access_log: Mutex<Box<dyn Write + Send>>,
+    access_log: Mutex<std::io::BufWriter<Box<dyn Write + Send>>>,
 }
 
 impl Shared {
@@ -33,7 +33,7 @@ impl Shared {
             pools: Pools::default(),
             rate_limiter: RateLimiter::default(),
             metrics,
-            access_log: Mutex::new(access_log),
+            access_log: Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, access_log)),
         }
     }
 
@@ -66,10 +66,15 @@ impl Shared {
         }
     }
 
-    /// Writes one access log line.
+    /// Buffers one access log line (with its newline).
     pub fn access_log(&self, line: &str) {
         let mut out = self.access_log.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(out, "{line}");
+        let _ = out.write_all(line.as_bytes());
+    }
+
+    /// Writes buffered access log lines out.
+    pub fn flush_access_log(&self) {
+        let mut out = self.access_log.lock().unwrap_or_else(|e| e.into_inner());
         let _ = out.flush();
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -40,12 +40,22 @@ impl ServerState {
     }
 }
 
+/// The state of one upstream's servers, in the order the policy lists them.
+#[derive(Debug)]
+struct UpstreamStates {
+    addrs: Vec<String>,
+    servers: Vec<Arc<ServerState>>,
+    /// Round-robin cursor.
+    cursor: AtomicUsize,
+}
+
 /// Health and balancing state of every server of every upstream.
 #[derive(Debug)]
 pub struct Pools {
+    /// By (upstream, server address): what survives a reload.
     servers: Mutex<HashMap<(String, String), Arc<ServerState>>>,
-    /// Round-robin cursors by upstream name.
-    cursors: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// By upstream name, for the hot path: a read lock and no allocation.
+    upstreams: RwLock<HashMap<String, Arc<UpstreamStates>>>,
     epoch: Instant,
 }
 
@@ -53,7 +63,7 @@ impl Default for Pools {
     fn default() -> Self {
         Pools {
             servers: Mutex::new(HashMap::new()),
-            cursors: Mutex::new(HashMap::new()),
+            upstreams: RwLock::new(HashMap::new()),
             epoch: Instant::now(),
         }
     }
@@ -76,9 +86,36 @@ impl Pools {
             .clone()
     }
 
-    fn cursor(&self, upstream: &str) -> Arc<AtomicUsize> {
-        let mut cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
-        cursors.entry(upstream.to_string()).or_default().clone()
+    /// The states of `upstream`'s servers, rebuilt (keeping each server's
+    /// own state) when a reload changed the list.
+    fn states(&self, upstream: &Upstream) -> Arc<UpstreamStates> {
+        let fits = |u: &UpstreamStates| {
+            u.addrs.len() == upstream.servers.len() && u.addrs.iter().zip(&upstream.servers).all(|(a, s)| *a == s.addr)
+        };
+        if let Some(states) = self
+            .upstreams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&upstream.name)
+        {
+            if fits(states) {
+                return states.clone();
+            }
+        }
+        let states = Arc::new(UpstreamStates {
+            addrs: upstream.servers.iter().map(|s| s.addr.clone()).collect(),
+            servers: upstream
+                .servers
+                .iter()
+                .map(|s| self.state(&upstream.name, &s.addr))
+                .collect(),
+            cursor: AtomicUsize::new(0),
+        });
+        self.upstreams
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(upstream.name.clone(), states.clone());
+        states
     }
 
     fn now_ms(&self) -> u64 {
@@ -114,55 +151,43 @@ impl Pools {
     /// Chooses a server of `upstream`, skipping `tried` (retries go to
     /// another server where one is available). `key` feeds `ketama`.
     pub fn choose(&self, upstream: &Upstream, key: &[u8], tried: &[usize]) -> Option<Choice> {
-        let states: Vec<Arc<ServerState>> = upstream
-            .servers
-            .iter()
-            .map(|s| self.state(&upstream.name, &s.addr))
-            .collect();
-        let eligible = |backup: bool, skip_tried: bool| -> Vec<usize> {
-            (0..upstream.servers.len())
-                .filter(|&i| upstream.servers[i].backup == backup)
-                .filter(|&i| self.available(&states[i]))
-                .filter(|&i| {
-                    upstream
-                        .max_connections
-                        .is_none_or(|max| states[i].active.load(Ordering::Relaxed) < max as usize)
-                })
-                .filter(|i| !skip_tried || !tried.contains(i))
-                .collect()
+        let upstream_states = self.states(upstream);
+        let states = &upstream_states.servers;
+        let usable = |i: usize, backup: bool, skip_tried: bool| {
+            upstream.servers[i].backup == backup
+                && self.available(&states[i])
+                && upstream
+                    .max_connections
+                    .is_none_or(|max| states[i].active.load(Ordering::Relaxed) < max as usize)
+                && !(skip_tried && tried.contains(&i))
         };
         // Primaries first, untried first; backups only when no primary is up.
-        let candidates = [
-            eligible(false, true),
-            eligible(false, false),
-            eligible(true, true),
-            eligible(true, false),
-        ]
-        .into_iter()
-        .find(|c| !c.is_empty())?;
+        let (backup, skip_tried) = [(false, true), (false, false), (true, true), (true, false)]
+            .into_iter()
+            .find(|&(backup, skip)| (0..upstream.servers.len()).any(|i| usable(i, backup, skip)))?;
+        let candidates = || (0..upstream.servers.len()).filter(move |&i| usable(i, backup, skip_tried));
         let weight = |i: usize| u64::from(upstream.servers[i].weight.max(1));
         let index = match &upstream.balance {
             Balance::RoundRobin => {
-                let total: u64 = candidates.iter().map(|&i| weight(i)).sum();
-                let mut tick = self.cursor(&upstream.name).fetch_add(1, Ordering::Relaxed) as u64 % total;
-                let mut chosen = candidates[0];
-                for &i in &candidates {
+                let total: u64 = candidates().map(weight).sum();
+                let mut tick = upstream_states.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total;
+                let mut chosen = None;
+                for i in candidates() {
                     if tick < weight(i) {
-                        chosen = i;
+                        chosen = Some(i);
                         break;
                     }
                     tick -= weight(i);
                 }
-                chosen
+                chosen?
             }
-            Balance::LeastConn => *candidates
-                .iter()
-                .min_by_key(|&&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))
-                .expect("candidates is not empty"),
-            Balance::Random => weighted_random(&candidates, weight),
+            Balance::LeastConn => {
+                candidates().min_by_key(|&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))?
+            }
+            Balance::Random => weighted_random(candidates(), weight)?,
             Balance::PowerOfTwoChoices => {
-                let a = weighted_random(&candidates, weight);
-                let b = weighted_random(&candidates, weight);
+                let a = weighted_random(candidates(), weight)?;
+                let b = weighted_random(candidates(), weight)?;
                 if states[b].active.load(Ordering::Relaxed) < states[a].active.load(Ordering::Relaxed) {
                     b
                 } else {
@@ -173,15 +198,12 @@ impl Pools {
                 // Rendezvous hashing: the server with the highest score for
                 // the key wins, so a key keeps its server while that server
                 // is up, and only its keys move when it goes.
-                *candidates
-                    .iter()
-                    .max_by_key(|&&i| {
-                        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                        key.hash(&mut hasher);
-                        upstream.servers[i].addr.hash(&mut hasher);
-                        hasher.finish() / weight(i).max(1) * weight(i)
-                    })
-                    .expect("candidates is not empty")
+                candidates().max_by_key(|&i| {
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    key.hash(&mut hasher);
+                    upstream.servers[i].addr.hash(&mut hasher);
+                    hasher.finish() / weight(i) * weight(i)
+                })?
             }
         };
         Some(Choice {
@@ -192,16 +214,19 @@ impl Pools {
     }
 }
 
-fn weighted_random(candidates: &[usize], weight: impl Fn(usize) -> u64) -> usize {
-    let total: u64 = candidates.iter().map(|&i| weight(i)).sum();
+fn weighted_random(candidates: impl Iterator<Item = usize> + Clone, weight: impl Fn(usize) -> u64) -> Option<usize> {
+    let total: u64 = candidates.clone().map(&weight).sum();
+    if total == 0 {
+        return None;
+    }
     let mut pick = rand::rng().random_range(0..total);
-    for &i in candidates {
+    for i in candidates {
         if pick < weight(i) {
-            return i;
+            return Some(i);
         }
         pick -= weight(i);
     }
-    candidates[0]
+    None
 }
 
 /// Picks one target of a weighted split (shares in percent).

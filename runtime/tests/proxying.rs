@@ -77,6 +77,10 @@ route api {
     let r = send(proxy.port, "POST", "/api/orders", &[], b"{\"n\":1}");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["method"], "POST");
+    assert!(eventually(Duration::from_secs(5), || proxy
+        .access_log()
+        .iter()
+        .any(|l| l["route"] == "api")));
     let log = proxy.access_log();
     let line = log.iter().find(|l| l["route"] == "api").expect("logged");
     assert_eq!(line["upstream"], "app");
@@ -176,10 +180,12 @@ route b {{
     // Without retries, the dead server's turn is a 502.
     let statuses: Vec<u16> = (0..4).map(|_| proxy.get("/b").status).collect();
     assert!(statuses.contains(&502) && statuses.contains(&200), "{statuses:?}");
-    assert!(proxy
-        .access_log()
-        .iter()
-        .any(|l| l["route"] == "a" && l["attempts"] == 2));
+    assert!(eventually(Duration::from_secs(5), || {
+        proxy
+            .access_log()
+            .iter()
+            .any(|l| l["route"] == "a" && l["attempts"] == 2)
+    }));
 }
 
 #[test]

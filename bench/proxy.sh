@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Proxy throughput and latency on loopback: zentinel, a bare Pingora proxy
+# (the ceiling for anything on Pingora), nginx and HAProxy, one worker
+# each, the same origin (nginx returning a small body), wrk -t1 -c32.
+# Usage: bench/proxy.sh [SECONDS]   (default 10). Results: docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${1:-10}"
+CONNECTIONS=32
+
+need=""
+for tool in wrk nginx haproxy; do command -v "$tool" >/dev/null || need="$need $tool"; done
+if [ -n "$need" ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk nginx-light haproxy
+fi
+cargo build --release -q -p zenc -p zentinel-runtime
+cargo build --release -q -p zentinel-runtime --example bare_pingora
+
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+ORIGIN=19100; ZENTINEL=19101; BARE=19102; NGINX=19103; HAPROXY=19104
+
+# The origin: nginx answering 200 with 13 bytes, one worker.
+cat > "$WORK/origin.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/origin.pid; error_log $WORK/origin.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$ORIGIN; location / { return 200 "hello, world\n"; } } }
+CONF
+nginx -c "$WORK/origin.conf" -p "$WORK" &
+
+# zentinel: one route, one upstream, one worker.
+cat > "$WORK/bench.zen" <<ZEN
+listen "127.0.0.1:$ZENTINEL"
+
+upstream origin {
+    server "127.0.0.1:$ORIGIN"
+}
+
+route all {
+    proxy origin
+}
+ZEN
+./target/release/zenc build "$WORK/bench.zen" -o "$WORK/bench.zbin" >/dev/null
+./target/release/zentinel run "$WORK/bench.zbin" --threads 1 --access-log /dev/null \
+    --upgrade-sock "$WORK/z.sock" 2>/dev/null &
+
+./target/release/examples/bare_pingora "127.0.0.1:$BARE" "127.0.0.1:$ORIGIN" 1 2>/dev/null &
+
+cat > "$WORK/proxy-nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
+  server { listen 127.0.0.1:$NGINX;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+nginx -c "$WORK/proxy-nginx.conf" -p "$WORK" &
+
+cat > "$WORK/haproxy.cfg" <<CONF
+global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$HAPROXY
+    default_backend be
+backend be
+    server origin 127.0.0.1:$ORIGIN
+CONF
+haproxy -f "$WORK/haproxy.cfg" &
+
+sleep 2
+run() { # name port
+    local out
+    out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "http://127.0.0.1:$2/" 2>&1) || {
+        echo "$1: wrk failed: $out"
+        return 0
+    }
+    local rps p50 p99
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    printf "%-10s %12s %10s %10s\n" "$1" "$rps" "$p50" "$p99"
+    echo "$1 $rps" >> "$WORK/rps"
+}
+echo "wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s, one worker each, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+printf "%-10s %12s %10s %10s\n" proxy "requests/s" p50 p99
+run zentinel $ZENTINEL
+run pingora $BARE
+run nginx $NGINX
+run haproxy $HAPROXY
+z=$(awk '$1=="zentinel" {print $2}' "$WORK/rps")
+echo "ratios (zentinel / other):"
+awk -v z="$z" '$1!="zentinel" {printf "  vs %-8s %.2fx\n", $1, z/$2}' "$WORK/rps"
