@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderName;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -26,16 +27,21 @@ use crate::state::Shared;
 use crate::upstream::{split_target, ServerState};
 
 /// Headers that describe one hop and never go further.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::UPGRADE,
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request's headers as the matcher reads them, without copying.
 struct HeaderView<'h>(&'h http::HeaderMap);
@@ -527,21 +533,24 @@ impl ProxyHttp for Zentinel {
         request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        for name in HOP_BY_HOP {
-            request.remove_header(*name);
+        for name in &HOP_BY_HOP {
+            // Looking up a prepared name is cheap; removing is rare.
+            if request.headers.contains_key(name) {
+                request.remove_header(name);
+            }
         }
         let client_ip = Self::client_ip(session);
-        let forwarded_for = match request.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let forwarded_for = match request.headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(previous) if !client_ip.is_empty() => format!("{previous}, {client_ip}"),
             Some(previous) => previous.to_string(),
             None => client_ip,
         };
-        request.insert_header("x-forwarded-for", forwarded_for)?;
-        request.insert_header("x-forwarded-proto", Self::scheme(session))?;
+        request.insert_header(X_FORWARDED_FOR, forwarded_for)?;
+        request.insert_header(X_FORWARDED_PROTO, Self::scheme(session))?;
         if let Some(host) = session.req_header().headers.get(http::header::HOST).cloned() {
-            request.insert_header("x-forwarded-host", host)?;
+            request.insert_header(X_FORWARDED_HOST, host)?;
         }
-        request.insert_header("x-request-id", ctx.request_id.as_str())?;
+        request.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
         let Some((loaded, route)) = self.route(ctx) else {
             return Ok(());
         };
@@ -631,12 +640,12 @@ impl ProxyHttp for Zentinel {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        for name in HOP_BY_HOP {
-            if *name != "upgrade" {
-                response.remove_header(*name);
+        for name in &HOP_BY_HOP {
+            if *name != http::header::UPGRADE && response.headers.contains_key(name) {
+                response.remove_header(name);
             }
         }
-        response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        response.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
         if let Some((_, route)) = self.route(ctx) {
             actions::apply_edits(response, &route.modifiers.response_headers)?;
         }
