@@ -2,18 +2,21 @@
 # Proxy throughput and latency on loopback: zentinel, a bare Pingora proxy
 # (the ceiling for anything on Pingora), nginx and HAProxy, one worker
 # each, the same origin (nginx returning a small body), wrk -t1 -c32.
-# Usage: bench/proxy.sh [SECONDS]   (default 10). Results: docs/benchmarks.md.
+# Three interleaved rounds; the median of each is reported, because a
+# shared machine drifts between runs.
+# Usage: bench/proxy.sh [SECONDS] [ROUNDS]   (defaults 10, 3). Results: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
+ROUNDS="${2:-3}"
 CONNECTIONS=32
 
 need=""
-for tool in wrk nginx haproxy; do command -v "$tool" >/dev/null || need="$need $tool"; done
+for tool in wrk nginx haproxy bc; do command -v "$tool" >/dev/null || need="$need $tool"; done
 if [ -n "$need" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk nginx-light haproxy
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk nginx-light haproxy bc
 fi
 cargo build --release -q -p zenc -p zentinel-runtime
 cargo build --release -q -p zentinel-runtime --example bare_pingora
@@ -77,25 +80,34 @@ CONF
 haproxy -f "$WORK/haproxy.cfg" &
 
 sleep 2
-run() { # name port
+run() { # name port: one measurement, appended to $WORK/runs
     local out
     out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "http://127.0.0.1:$2/" 2>&1) || {
-        echo "$1: wrk failed: $out"
+        echo "$1: wrk failed: $out" >&2
         return 0
     }
     local rps p50 p99
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    printf "%-10s %12s %10s %10s\n" "$1" "$rps" "$p50" "$p99"
-    echo "$1 $rps" >> "$WORK/rps"
+    echo "$1 $rps $p50 $p99" >> "$WORK/runs"
 }
-echo "wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s, one worker each, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-printf "%-10s %12s %10s %10s\n" proxy "requests/s" p50 p99
-run zentinel $ZENTINEL
-run pingora $BARE
-run nginx $NGINX
-run haproxy $HAPROXY
-z=$(awk '$1=="zentinel" {print $2}' "$WORK/rps")
-echo "ratios (zentinel / other):"
-awk -v z="$z" '$1!="zentinel" {printf "  vs %-8s %.2fx\n", $1, z/$2}' "$WORK/rps"
+to_us() { sed -E 's/([0-9.]+)us/\1/; s/([0-9.]+)ms/\1*1000/; s/([0-9.]+)s$/\1*1000000/' | bc -l; }
+echo "wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s x $ROUNDS rounds, one worker each, $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+for round in $(seq "$ROUNDS"); do
+    run zentinel $ZENTINEL
+    run pingora $BARE
+    run nginx $NGINX
+    run haproxy $HAPROXY
+done
+printf "%-10s %12s %10s %10s   (median of %s; every run: %s)\n" proxy "requests/s" "p50 us" "p99 us" "$ROUNDS" "$WORK/runs"
+for name in zentinel pingora nginx haproxy; do
+    rps=$(awk -v n=$name '$1==n {print $2}' "$WORK/runs" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    p50=$(awk -v n=$name '$1==n {print $3}' "$WORK/runs" | while read -r v; do echo "$v" | to_us; done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    p99=$(awk -v n=$name '$1==n {print $4}' "$WORK/runs" | while read -r v; do echo "$v" | to_us; done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    printf "%-10s %12.0f %10.0f %10.0f\n" "$name" "$rps" "$p50" "$p99"
+    echo "$name $rps $p99" >> "$WORK/medians"
+done
+echo "ratios (zentinel / other): requests/s, p99"
+awk 'NR==FNR && $1=="zentinel" {z=$2; zp=$3; next} $1!="zentinel" {printf "  vs %-8s %.2fx  %.2fx\n", $1, z/$2, zp/$3}' "$WORK/medians" "$WORK/medians"
+cat "$WORK/runs" > /tmp/zentinel-proxy-bench-runs.txt
