@@ -40,6 +40,70 @@ fn words(rule: Rule) -> Option<&'static str> {
         test_stmt => "`request` or `expect`",
         request_option => "`header` or `from`",
         split_target => "an upstream and its share such as `api 90%`",
+        // The rules below are rarely what pest reports, but every rule has
+        // words so that no rule name can ever reach a user (a test holds
+        // this for every rule of the grammar).
+        WHITESPACE => "a space",
+        ident_char => "a letter, digit, `_` or `-`",
+        str => "a string",
+        num_lit => "a number",
+        listen_option => "`tls { ... }` or `http2`",
+        COMMENT => "a comment",
+        file => "a top-level item (`route`, `upstream`, `listen`, `import`, ...)",
+        import => "`import \"std/NAME\"` or `import \"./file.zen\"`",
+        admin => "`admin \"ADDR:PORT\"`",
+        listen => "`listen \"ADDR:PORT\"`",
+        listen_tls => "a `tls { ... }` block",
+        tls_cert => "`cert \"FILE\"`",
+        tls_key => "`key \"FILE\"`",
+        tls_sni => "an `sni \"HOST\" { ... }` block",
+        limits => "a `limits { ... }` block",
+        upstream => "an upstream `upstream NAME { ... }`",
+        server => "`server \"HOST:PORT\"`",
+        server_weight => "`weight N`",
+        balance => "`balance` and a balancing mode",
+        ketama => "`ketama by client_ip` or `ketama by header \"NAME\"`",
+        header_key => "`header \"NAME\"`",
+        health => "`health http ...` or `health tcp ...`",
+        health_http => "`http METHOD \"PATH\"`",
+        health_tcp => "`tcp`",
+        passive => "`passive failures N within D eject D`",
+        upstream_timeout => "`timeout` and its phases",
+        retry => "`retry N on ...`",
+        retry_status => "`status` and one or more statuses",
+        upstream_tls => "`tls` and its options",
+        tls_sni_name => "`sni \"NAME\"`",
+        tls_verify => "`verify on` or `verify off`",
+        max_connections => "`max_connections N`",
+        agent => "an agent `agent NAME { ... }`",
+        policy => "a policy `policy NAME { ... }`",
+        route => "a route `route NAME { ... }`",
+        priority => "`priority N`",
+        host_cond => "a `host` condition",
+        path_cond => "a `path` condition",
+        prefix_match => "`prefix \"/PATH\"`",
+        regex_match => "`regex \"...\"`",
+        method_cond => "a `method` condition",
+        header_cond => "a `header` condition",
+        query_cond => "a `query` condition",
+        proxy => "`proxy UPSTREAM`",
+        static_files => "`static \"DIR\"`",
+        redirect => "`redirect STATUS \"LOCATION\"`",
+        respond => "`respond STATUS`",
+        content_type => "`content_type \"TYPE\"`",
+        rewrite => "`rewrite`",
+        request_headers => "`request_headers { ... }`",
+        response_headers => "`response_headers { ... }`",
+        agents => "`agents NAME ...`",
+        rate_limit => "`rate_limit RATE`",
+        route_timeout => "`timeout D`",
+        use_policy => "`use POLICY`",
+        test => "a test `test \"TITLE\" { ... }`",
+        test_request => "`request METHOD \"URL\"`",
+        test_expect => "`expect ...`",
+        expect_route => "`route NAME`",
+        expect_upstream => "`upstream NAME`",
+        expect_status => "`status N`",
         _ => return None,
     })
 }
@@ -78,10 +142,10 @@ fn keyword_of(rule: Rule) -> Option<String> {
     format!("{rule:?}").strip_prefix("kw_").map(str::to_string)
 }
 
-/// Rules without a phrase of their own are structural; name them by what
-/// they are in words rather than by the rule's identifier.
-fn fallback(rule: Rule) -> String {
-    format!("{rule:?}").replace('_', " ")
+/// Every rule has words (a test holds this); should one ever be added
+/// without, the user still never sees its identifier.
+fn fallback(_rule: Rule) -> String {
+    "something else".to_string()
 }
 
 /// The token at `offset`, for "found `...`": a word, a literal or one
@@ -147,8 +211,87 @@ pub(super) fn help_for(text: &str, offset: usize, error: &pest::error::Error<Rul
     if rest.trim().is_empty() && positives.contains(&Rule::rbrace) {
         return Some("a block opened with `{` is not closed with `}`".to_string());
     }
+    if let Some(help) = misspelt_keyword(rest, positives) {
+        return Some(help);
+    }
     if positives.contains(&Rule::sep) {
         return Some("each statement goes on its own line, or ends with `;`".to_string());
     }
     None
+}
+
+/// The keywords that may start a statement where the parser expected one
+/// of `positives`.
+fn statement_keywords(positives: &[Rule]) -> Vec<&'static str> {
+    const ITEMS: &[&str] = &[
+        "import", "listen", "admin", "limits", "upstream", "agent", "policy", "route", "test",
+    ];
+    const ROUTE_ONLY: &[&str] = &[
+        "priority", "host", "path", "method", "header", "query", "proxy", "static", "redirect", "respond",
+    ];
+    const MODIFIERS: &[&str] = &[
+        "rewrite",
+        "request_headers",
+        "response_headers",
+        "agents",
+        "rate_limit",
+        "timeout",
+        "limits",
+        "use",
+    ];
+    const UPSTREAM: &[&str] = &[
+        "server",
+        "balance",
+        "health",
+        "passive",
+        "timeout",
+        "retry",
+        "retry_non_idempotent",
+        "tls",
+        "max_connections",
+    ];
+    const AGENT: &[&str] = &["socket", "timeout", "on_failure", "body"];
+    const LIMITS: &[&str] = &[
+        "max_header_count",
+        "max_header_size",
+        "max_body_size",
+        "request_timeout",
+        "idle_timeout",
+    ];
+    const TEST: &[&str] = &["request", "expect"];
+    let lists: &[&[&str]] = match positives {
+        p if p.contains(&Rule::item) || p.contains(&Rule::file) => &[ITEMS],
+        p if p.contains(&Rule::route_stmt) => &[ROUTE_ONLY, MODIFIERS],
+        p if p.contains(&Rule::modifier) => &[MODIFIERS],
+        p if p.contains(&Rule::upstream_stmt) => &[UPSTREAM],
+        p if p.contains(&Rule::agent_stmt) => &[AGENT],
+        p if p.contains(&Rule::limit_stmt) => &[LIMITS],
+        p if p.contains(&Rule::test_stmt) => &[TEST],
+        _ => &[],
+    };
+    lists.iter().flat_map(|list| list.iter().copied()).collect()
+}
+
+/// "did you mean `listen`?" for a word where a statement was expected.
+fn misspelt_keyword(rest: &str, positives: &[Rule]) -> Option<String> {
+    let word = found_at(rest, 0);
+    if !word.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    crate::diagnostic::did_you_mean(word, statement_keywords(positives))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_has_words() {
+        let missing: Vec<String> = Rule::all_rules()
+            .iter()
+            .filter(|&&rule| words(rule).is_none() && keyword_of(rule).is_none())
+            .map(|rule| format!("{rule:?}"))
+            .collect();
+        assert!(missing.is_empty(), "rules without words: {missing:?}");
+    }
 }
