@@ -22,6 +22,7 @@ fn prepare(text: &str) -> Prepared {
         "{:?}",
         compilation.diagnostics.first()
     );
+    let artifact = zbin::AlignedBytes::new(&compilation.artifact().expect("artifact"));
     let policy = compilation.checked.expect("checks").policy;
     // Up to 1,000 requests spread over the routes, each routed somewhere.
     let step = (policy.routes.len() / 1000).max(1);
@@ -32,7 +33,7 @@ fn prepare(text: &str) -> Prepared {
         .map(zenc::synth::request_for)
         .collect();
     Prepared {
-        artifact: zbin::AlignedBytes::new(&compilation.artifact.expect("artifact")),
+        artifact,
         policy,
         requests,
     }
@@ -131,11 +132,11 @@ fn compile_and_load(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("compile", routes), |b| {
             b.iter(|| {
                 zenc::check_source(Path::new("bench.zen"), &text)
-                    .artifact
+                    .artifact()
                     .expect("compiles")
             })
         });
-        let artifact = zbin::AlignedBytes::new(&zenc::check_source(Path::new("bench.zen"), &text).artifact.unwrap());
+        let artifact = zbin::AlignedBytes::new(&zenc::check_source(Path::new("bench.zen"), &text).artifact().unwrap());
         eprintln!("artifact size at {routes} routes: {} bytes", artifact.as_bytes().len());
         group.bench_function(BenchmarkId::new("load", routes), |b| {
             b.iter(|| zbin::Program::from_bytes(artifact.as_bytes()).expect("loads"))

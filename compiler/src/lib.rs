@@ -32,10 +32,6 @@ pub struct Compilation {
     pub program: Program,
     /// Present when there was no error.
     pub checked: Option<Checked>,
-    /// The `.zbin` bytes, present when there was no error. Relative paths
-    /// in it are relative to the root file's directory: the artifact
-    /// belongs beside its source (see `artifact_at` for elsewhere).
-    pub artifact: Option<Vec<u8>>,
     built: Option<(analyze::Layout, emit::Automata)>,
     pub stats: Option<BuildStats>,
     /// Errors and warnings, in source order.
@@ -55,6 +51,17 @@ pub struct BuildStats {
 }
 
 impl Compilation {
+    /// The `.zbin` bytes, present when there was no error, written on
+    /// demand (checking alone never pays for it). Relative paths in it are
+    /// relative to the root file's directory: the artifact belongs beside
+    /// its source (see `artifact_at` for elsewhere).
+    pub fn artifact(&self) -> Option<Vec<u8>> {
+        let (layout, automata) = self.built.as_ref()?;
+        let checked = self.checked.as_ref()?;
+        let (digest, sources) = emit::provenance(&self.program);
+        Some(emit::write(&checked.policy, layout, automata, digest, sources))
+    }
+
     /// The artifact for a file in `dir`: relative paths rebased so that
     /// they still name the same files from there.
     pub fn artifact_at(&self, dir: &Path) -> Option<Vec<u8>> {
@@ -109,7 +116,6 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
     } else {
         None
     };
-    let mut artifact = None;
     let mut stats = None;
     let mut built = None;
     let timings = std::env::var_os("ZENC_TIMINGS").is_some();
@@ -147,9 +153,6 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
                             + automata.paths.as_ref().map_or(0, |d| d.memory_usage())
                             + automata.values.iter().map(|d| d.memory_usage()).sum::<usize>(),
                     });
-                    let (digest, sources) = emit::provenance(&program);
-                    artifact = Some(emit::write(&checked.policy, &layout, &automata, digest, sources));
-                    lap("write");
                     built = Some((layout, automata));
                 }
             }
@@ -162,11 +165,10 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
         }
     }
     diagnostics.sort_by_key(|d| (d.primary_span().file, d.primary_span().start));
-    let checked = checked.filter(|_| artifact.is_some());
+    let checked = checked.filter(|_| built.is_some());
     Compilation {
         program,
         checked,
-        artifact,
         built,
         stats,
         diagnostics,

@@ -209,11 +209,16 @@ fn fmt(files: &[PathBuf], check_only: bool) -> u8 {
             }
         };
         let formatted = zenc::fmt::format_parsed(&text, &parsed.file, &parsed.comments);
-        if stdin {
+        if stdin && !check_only {
             print!("{formatted}");
         } else if formatted != text {
             if check_only {
-                eprintln!("{} is not formatted", path.display());
+                let name = if stdin {
+                    "standard input".to_string()
+                } else {
+                    path.display().to_string()
+                };
+                eprintln!("{name} is not formatted");
                 code = code.max(EXIT_FAILED);
             } else if let Err(error) = std::fs::write(path, &formatted) {
                 eprintln!("error: cannot write `{}`: {error}", path.display());
@@ -235,7 +240,7 @@ fn compile(path: &Path) -> Result<zenc::Compilation, u8> {
         }
     };
     emit(&compilation.diagnostics, &compilation.program.sources, Format::Human);
-    if compilation.artifact.is_none() {
+    if compilation.checked.is_none() {
         let errors = compilation.diagnostics.iter().filter(|d| d.is_error()).count();
         eprintln!(
             "error: {} does not compile ({})",
@@ -310,7 +315,7 @@ fn artifact_bytes(path: &Path) -> Result<(zbin::AlignedBytes, Option<zenc::Compi
         });
     }
     let compilation = compile(path)?;
-    let bytes = zbin::AlignedBytes::new(compilation.artifact.as_deref().unwrap_or_default());
+    let bytes = zbin::AlignedBytes::new(&compilation.artifact().unwrap_or_default());
     Ok((bytes, Some(compilation)))
 }
 
@@ -360,7 +365,7 @@ fn test(path: &Path, min_coverage: Option<f64>) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let bytes = zbin::AlignedBytes::new(compilation.artifact.as_deref().unwrap_or_default());
+    let bytes = zbin::AlignedBytes::new(&compilation.artifact().unwrap_or_default());
     let program = match zbin::Program::from_bytes(bytes.as_bytes()) {
         Ok(p) => p,
         Err(error) => {

@@ -12,7 +12,7 @@ const GOLDEN: &str = "../snapshots/artifacts/golden.zbin";
 fn build_fixture() -> Vec<u8> {
     let compilation = zenc::check_path(Path::new(FIXTURE)).expect("fixture readable");
     assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
-    compilation.artifact.expect("fixture compiles")
+    compilation.artifact().expect("fixture compiles")
 }
 
 fn load(bytes: &[u8]) -> Result<(), zbin::ArtifactError> {
@@ -76,7 +76,7 @@ fn builds_are_reproducible() {
     assert_eq!(first, second);
     // However the path is written.
     let absolute = std::fs::canonicalize(FIXTURE).unwrap();
-    let third = zenc::check_path(&absolute).unwrap().artifact.unwrap();
+    let third = zenc::check_path(&absolute).unwrap().artifact().unwrap();
     assert_eq!(first, third);
 }
 

@@ -29,7 +29,7 @@ static GLOBAL: Counting = Counting;
 fn loading_borrows_the_automata_in_place() {
     let text = zenc::synth::policy(1_000, 3);
     let compilation = zenc::check_source(std::path::Path::new("synth.zen"), &text);
-    let bytes = zbin::AlignedBytes::new(&compilation.artifact.expect("compiles"));
+    let bytes = zbin::AlignedBytes::new(&compilation.artifact().expect("compiles"));
     let before = ALLOCATED.load(Ordering::Relaxed);
     let program = zbin::Program::from_bytes(bytes.as_bytes()).expect("loads");
     let allocated = ALLOCATED.load(Ordering::Relaxed) - before;

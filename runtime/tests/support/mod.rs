@@ -403,7 +403,7 @@ pub fn compile_to(dir: &Path, policy: &str, name: &str) {
     let compilation = zenc::check_path(&source).unwrap();
     let errors: Vec<String> = compilation.diagnostics.iter().map(|d| d.message.clone()).collect();
     let artifact = compilation
-        .artifact
+        .artifact()
         .unwrap_or_else(|| panic!("policy does not compile: {errors:?}\n{policy}"));
     std::fs::write(dir.join(name), artifact).unwrap();
 }
