@@ -21,8 +21,10 @@ pub struct RequestSpec {
     pub headers: Vec<(String, String)>,
 }
 
-/// Splits `http://host[:port][/path][?query]`.
+/// Splits `http://host[:port][/path][?query][#fragment]`; the fragment
+/// is dropped, as clients never send it.
 pub fn parse_url(text: &str) -> Option<(String, String, String, Option<String>)> {
+    let text = text.split_once('#').map_or(text, |(before, _)| before);
     let (scheme, rest) = text.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
@@ -155,6 +157,7 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
             outcome.action = Some("respond");
             outcome.status = Some(*status);
         }
+        Action::NotFound => outcome.status = Some(404),
     }
     outcome
 }

@@ -134,3 +134,78 @@ fn shadowed_routes_are_unreachable_and_partial_shadows_are_not() {
         + &route("narrow", "    host \"x.a.com\" \"y.b.com\"");
     assert_eq!(codes(&both), vec!["Z0702"]);
 }
+
+/// Compiles `text`, loads the artifact and runs its `test` blocks: the
+/// whole path a policy takes, for regexes that are awkward to embed.
+fn run_tests(text: &str) -> zenc::testing::TestReport {
+    let compilation = zenc::check_source(Path::new("regex.zen"), text);
+    assert!(
+        !compilation.has_errors(),
+        "{:?}",
+        compilation.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+    );
+    let bytes = zbin::AlignedBytes::new(&compilation.artifact().expect("artifact"));
+    let program = zbin::Program::from_bytes(bytes.as_bytes()).expect("loads");
+    zenc::testing::run(&program, &compilation.checked.expect("checked").tests)
+}
+
+#[test]
+fn verbose_regexes_with_comments_compile_route_and_capture() {
+    let report = run_tests(
+        r##"listen "127.0.0.1:8080"
+route docs {
+    path regex r"(?x) /docs/ (?P<page>[a-z]+)  # the page, as a comment says"
+    redirect 301 "/guide/{page}"
+}
+route hosts {
+    host regex r"(?x) [a-z]+ \.example\.com  # any one label"
+    respond 200
+}
+test "the capture of a verbose regex" {
+    request GET "http://x.org/docs/intro"
+    expect status 301 location "/guide/intro"
+}
+test "a verbose host regex" {
+    request GET "http://www.example.com/"
+    expect route hosts
+}
+test "a comment is not part of the pattern" {
+    request GET "http://x.org/docs/intro#"
+    expect status 301 location "/guide/intro"
+}
+"##,
+    );
+    let failures: Vec<_> = report.results.iter().filter(|r| !r.failures.is_empty()).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(report.passed(), 3);
+}
+
+#[test]
+fn a_route_without_an_action_claims_its_requests_and_answers_404() {
+    let report = run_tests(
+        r#"listen "127.0.0.1:8080"
+route site {
+    path prefix "/"
+    respond 200 "site"
+}
+route no_dotfiles {
+    priority 1
+    path regex r"/(.*/)?\..*"
+    response_headers { set "x-hidden" "1" }
+}
+test "a dotfile is not found, by the route that hides it" {
+    request GET "http://example.com/app/.env"
+    expect route no_dotfiles
+    expect status 404
+}
+test "everything else is the site" {
+    request GET "http://example.com/app/main.js"
+    expect route site
+    expect status 200
+}
+"#,
+    );
+    let failures: Vec<_> = report.results.iter().filter(|r| !r.failures.is_empty()).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(report.unreached.is_empty());
+}

@@ -8,6 +8,13 @@ use std::collections::HashMap;
 use zbin::model::{self, HostMatch, HostName, PathMatch, Route};
 use zbin::table::{Alternative, Bucket, Class, Conditions, HeaderTest, Key, ValueTest, ANY};
 
+/// A checked regex, ready to be wrapped in a larger pattern.
+fn embeddable(regex: &str) -> String {
+    // Every regex was parsed by the checker with this same syntax, so this
+    // cannot fail; were it to, the regex as written is the best we have.
+    zbin::embeddable_regex(regex).unwrap_or_else(|_| regex.to_string())
+}
+
 /// A host condition as one automaton pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HostPattern {
@@ -32,7 +39,7 @@ impl HostPattern {
             HostPattern::Exact(name) => regex_syntax::escape(name),
             // At least one more label, each non-empty.
             HostPattern::Wildcard(suffix) => format!("[^.]+(?:\\.[^.]+)*{}", regex_syntax::escape(suffix)),
-            HostPattern::Regex(regex) => format!("(?:{regex})"),
+            HostPattern::Regex(regex) => format!("(?:{})", embeddable(regex)),
         }
     }
 
@@ -64,7 +71,7 @@ impl PathPattern {
                 format!("{}(?s:.)*", regex_syntax::escape(prefix))
             }
             PathPattern::Prefix(prefix) => format!("{}(?:/(?s:.)*)?", regex_syntax::escape(prefix)),
-            PathPattern::Regex(regex) => format!("(?:{regex})"),
+            PathPattern::Regex(regex) => format!("(?:{})", embeddable(regex)),
         }
     }
 

@@ -57,13 +57,21 @@ pub fn compile(pattern: &str) -> Result<Vec<String>, RegexProblem> {
         };
         return Err(RegexProblem::Syntax { message, span });
     }
+    // The NFA is bounded too: counted repetitions (`(a{1000}){1000}`)
+    // multiply out in it before any DFA is built.
     let nfa = thompson::Compiler::new()
         .syntax(config)
-        .configure(thompson::Config::new().utf8(false))
+        .configure(thompson::Config::new().utf8(false).nfa_size_limit(Some(MEASURE_LIMIT)))
         .build(pattern)
-        .map_err(|e| RegexProblem::Syntax {
-            message: e.to_string(),
-            span: None,
+        .map_err(|e| match e.size_limit() {
+            Some(_) => RegexProblem::TooLarge {
+                size: None,
+                cap: REGEX_DFA_SIZE_CAP,
+            },
+            None => RegexProblem::Syntax {
+                message: e.to_string(),
+                span: None,
+            },
         })?;
     let captures = nfa
         .group_info()
@@ -72,15 +80,13 @@ pub fn compile(pattern: &str) -> Result<Vec<String>, RegexProblem> {
         .map(str::to_string)
         .collect();
     let dfa = dense::Builder::new()
-        .syntax(config)
-        .thompson(thompson::Config::new().utf8(false))
         .configure(
             dense::Config::new()
                 .start_kind(StartKind::Anchored)
                 .dfa_size_limit(Some(MEASURE_LIMIT))
                 .determinize_size_limit(Some(MEASURE_LIMIT)),
         )
-        .build(pattern);
+        .build_from_nfa(&nfa);
     match dfa {
         Ok(dfa) if dfa.memory_usage() <= REGEX_DFA_SIZE_CAP => Ok(captures),
         Ok(dfa) => Err(RegexProblem::TooLarge {
@@ -157,5 +163,23 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_repetitions_are_refused_before_they_exhaust_memory() {
+        // About 10^9 NFA states if multiplied out.
+        assert_eq!(
+            compile("(?:(?:a{1000}){1000}){1000}"),
+            Err(RegexProblem::TooLarge {
+                size: None,
+                cap: REGEX_DFA_SIZE_CAP
+            })
+        );
+        assert!(compile("/blog/(?P<slug>[a-z0-9-]+)").is_ok());
     }
 }
