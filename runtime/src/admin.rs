@@ -45,6 +45,7 @@ impl ServeHttp for Admin {
                             zbin::model::Action::Static { root, .. } => serde_json::json!({"static": root}),
                             zbin::model::Action::Redirect { status, .. } => serde_json::json!({"redirect": status}),
                             zbin::model::Action::Respond { status, .. } => serde_json::json!({"respond": status}),
+                            zbin::model::Action::NotFound => serde_json::Value::Null,
                         };
                         serde_json::json!({"name": r.name, "priority": r.priority, "action": action})
                     })

@@ -378,6 +378,12 @@ impl ProxyHttp for Zentinel {
                 ctx.status = Some(actions::redirect(session, *status, location, edits).await?);
                 Ok(true)
             }
+            Action::NotFound => {
+                let headers = [("content-type", "text/plain; charset=utf-8".to_string())];
+                ctx.status =
+                    Some(actions::send(session, 404, &headers, Bytes::from_static(b"not found\n"), edits).await?);
+                Ok(true)
+            }
             Action::Static { root, index, fallback } => {
                 // A prefix route serves its files from the root without the
                 // prefix (`/static/app.css` under `path prefix "/static/"`

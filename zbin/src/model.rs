@@ -142,13 +142,19 @@ pub struct UpstreamTls {
     pub verify: bool,
 }
 
+/// The most of a request body an agent can be sent: the body it sees is
+/// held back from the upstream until it answers, in the runtime's 64 KiB
+/// replay buffer.
+pub const AGENT_BODY_MAX: u64 = 64 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Agent {
     pub name: String,
     pub socket: String,
     pub timeout: Millis,
     pub on_failure: FailureMode,
-    /// How many bytes of the request body the agent is sent (0: none).
+    /// How many bytes of the request body the agent is sent (0: none; at
+    /// most `AGENT_BODY_MAX`).
     pub body: u64,
 }
 
@@ -234,6 +240,10 @@ pub enum Action {
         body: String,
         content_type: Option<String>,
     },
+    /// A route written without an action: it claims the requests it
+    /// matches (its limits, rate limit and agents still apply) and answers
+    /// `404`, so that a more precise route can carve a hole in a broader one.
+    NotFound,
 }
 
 /// A string with variables, split once at compile time.

@@ -289,6 +289,16 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
             )));
         }
     }
+    for agent in &policy.agents {
+        if agent.body > model::AGENT_BODY_MAX {
+            return Err(ArtifactError::inconsistent(format!(
+                "agent `{}` asks for {} bytes of body, over the {}-byte limit",
+                agent.name,
+                agent.body,
+                model::AGENT_BODY_MAX
+            )));
+        }
+    }
     for upstream in &policy.upstreams {
         if upstream.servers.is_empty() {
             return Err(ArtifactError::inconsistent(format!(
@@ -327,6 +337,8 @@ fn capture_regexes(meta: &Meta) -> Result<HashMap<u32, regex_automata::meta::Reg
                 route.name
             )));
         };
+        let pattern = crate::embeddable_regex(pattern)
+            .map_err(|e| ArtifactError::inconsistent(format!("route `{}`: {e}", route.name)))?;
         let regex = regex_automata::meta::Regex::builder()
             .syntax(crate::regex_syntax_config())
             .build(&format!("^(?:{pattern})$"))

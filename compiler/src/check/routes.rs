@@ -60,6 +60,8 @@ enum PolicyState {
 }
 
 /// The actions a modifier makes sense with, and why.
+/// Whether modifier `keyword` has an effect on a route whose action is
+/// `action` (`none` for a route without one).
 fn fits(keyword: &str, action: &str) -> Result<(), &'static str> {
     match keyword {
         "rewrite" if action != "proxy" => Err("`rewrite` changes the path sent upstream, and only `proxy` sends one"),
@@ -88,13 +90,14 @@ impl<'p> Checker<'p> {
         let mut names = std::collections::HashSet::new();
         for (module, item) in self.items() {
             let ItemKind::Route(route) = &item.kind else { continue };
-            if !names.insert(route.name.node.as_str()) {
-                continue;
-            }
-            spans.push(route.name.span);
             let errors_before = self.error_count();
             let lowered = self.route(route, module, &mut policies);
-            routes.push(lowered.filter(|_| self.error_count() == errors_before));
+            // A duplicate (already reported) is checked all the same, so
+            // that every error shows in one run, but not kept.
+            if names.insert(route.name.node.as_str()) {
+                spans.push(route.name.span);
+                routes.push(lowered.filter(|_| self.error_count() == errors_before));
+            }
         }
         (routes, spans)
     }
@@ -503,20 +506,12 @@ impl<'p> Checker<'p> {
             }
         }
 
-        let Some((action, _)) = action else {
-            self.report(
-                Diagnostic::new(
-                    Code::NoAction,
-                    format!("route `{}` has no action", route.name.node),
-                    route.name.span,
-                    "this route matches but does nothing",
-                )
-                .with_help("add one of `proxy`, `static`, `redirect` or `respond`"),
-            );
-            return None;
+        // A route without an action answers 404 (see `Action::NotFound`).
+        let (lowered_action, keyword) = match action {
+            Some((action, _)) => (self.action(action, module, &captures), action.kind.keyword()),
+            None => (Some(model::Action::NotFound), "none"),
         };
-        let lowered_action = self.action(action, module, &captures);
-        let modifiers = self.apply(action.kind.keyword(), &route.name.node, applied, &captures);
+        let modifiers = self.apply(keyword, &route.name.node, applied, &captures);
 
         Some(model::Route {
             name: route.name.node.clone(),
@@ -701,9 +696,14 @@ impl<'p> Checker<'p> {
         let mut ok = true;
         for a in applied {
             if let Err(why) = fits(a.keyword, action) {
+                let on = if action == "none" {
+                    "a route without an action".to_string()
+                } else {
+                    format!("a `{action}` route")
+                };
                 let mut diagnostic = Diagnostic::new(
                     Code::ModifierMismatch,
-                    format!("`{}` makes no sense on a `{action}` route", a.keyword),
+                    format!("`{}` makes no sense on {on}", a.keyword),
                     a.span,
                     format!("`{}` here", a.keyword),
                 )

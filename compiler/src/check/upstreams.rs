@@ -28,10 +28,12 @@ impl Checker<'_> {
             let ItemKind::Upstream(upstream) = &item.kind else {
                 continue;
             };
-            if !names.insert(upstream.name.node.as_str()) {
-                continue; // a duplicate, already reported
+            let upstream_lowered = self.upstream(upstream, item.span);
+            // A duplicate (already reported) is checked all the same, so
+            // that every error shows in one run, but not kept.
+            if names.insert(upstream.name.node.as_str()) {
+                lowered.push(upstream_lowered);
             }
-            lowered.push(self.upstream(upstream, item.span));
         }
         lowered
     }
@@ -344,9 +346,18 @@ impl Checker<'_> {
         let mut names = std::collections::HashSet::new();
         for (module, item) in self.items() {
             let ItemKind::Agent(agent) = &item.kind else { continue };
-            if !names.insert(agent.name.node.as_str()) {
-                continue;
+            let agent_lowered = self.agent(module, agent);
+            // A duplicate (already reported) is checked all the same, so
+            // that every error shows in one run, but not kept.
+            if names.insert(agent.name.node.as_str()) {
+                lowered.push(agent_lowered);
             }
+        }
+        lowered
+    }
+
+    fn agent(&mut self, module: &crate::loader::Module, agent: &crate::ast::Agent) -> Option<model::Agent> {
+        {
             let errors_before = self.error_count();
             let mut seen: HashMap<&str, Span> = HashMap::new();
             let mut out = model::Agent {
@@ -387,21 +398,26 @@ impl Checker<'_> {
                         }
                     }
                     AgentStmtKind::Body(size) => {
-                        // Sending bodies to agents needs the request body
-                        // buffered and replayed upstream, which the runtime
-                        // does not do yet: refuse rather than ignore.
-                        out.body = self.size(size, "body").unwrap_or(0);
-                        self.report(
-                            Diagnostic::new(
-                                Code::Unsupported,
-                                "agents cannot be sent request bodies yet",
-                                stmt.span,
-                                "not supported by this version",
-                            )
-                            .with_help(
-                                "remove `body`: agents see the method, host, path, query and headers (docs/agents.md)",
-                            ),
-                        );
+                        // The body an agent sees is held back from the
+                        // upstream until the agent answers, in the buffer
+                        // that also replays it on a retry: at most 64 KiB.
+                        if let Some(bytes) = self.size(size, "body") {
+                            if bytes > model::AGENT_BODY_MAX {
+                                self.report(
+                                    Diagnostic::new(
+                                        Code::OutOfRange,
+                                        format!("agent body `{}` is out of range", size.text),
+                                        size.span,
+                                        "expected at most 64KiB",
+                                    )
+                                    .with_help(
+                                        "an agent sees at most the first 64KiB of a body; the rest streams upstream once it allows the request",
+                                    ),
+                                );
+                            } else {
+                                out.body = bytes;
+                            }
+                        }
                     }
                 }
             }
@@ -416,9 +432,8 @@ impl Checker<'_> {
                     .with_help("add one, such as `socket \"/run/zentinel/waf.sock\"`"),
                 );
             }
-            lowered.push((self.error_count() == errors_before).then_some(out));
+            (self.error_count() == errors_before).then_some(out)
         }
-        lowered
     }
 
     pub(super) fn error_count(&self) -> usize {
