@@ -118,7 +118,8 @@ pub fn human(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool, width
     let mut out = String::new();
     for diagnostic in diagnostics {
         let rendered = MietteDiagnostic::new(diagnostic, sources);
-        // Writing to a String cannot fail.
+        // Writing to a String cannot fail, and miette renders even a span
+        // it cannot read (with a note saying so): nothing is dropped.
         let _ = handler.render_report(&mut out, &rendered);
     }
     out
@@ -208,4 +209,29 @@ fn escape_data(text: &str) -> String {
 
 fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(all(test, feature = "cli"))]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Code;
+    use crate::source::{SourceFile, SourceMap, Span};
+
+    #[test]
+    fn a_diagnostic_with_a_span_miette_cannot_read_is_still_shown() {
+        let mut sources = SourceMap::new();
+        let file = sources.add(SourceFile::new("site.zen", "route a {}\n"));
+        // A span past the end of its file: miette refuses to read it.
+        let diagnostic = Diagnostic::new(
+            Code::UnknownName,
+            "unknown upstream `api`",
+            Span::new(file, 500, 510),
+            "here",
+        )
+        .with_help("did you mean `app`?");
+        let out = human(&[diagnostic], &sources, false, 80);
+        assert!(out.contains("unknown upstream `api`"), "{out}");
+        assert!(out.contains("Z0101"), "{out}");
+        assert!(out.contains("did you mean `app`?"), "{out}");
+    }
 }

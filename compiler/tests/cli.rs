@@ -5,7 +5,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{scratch, stderr, stdout, zenc};
+use support::{scratch, stderr, stdout, zenc, zenc_with_input};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
@@ -130,6 +130,21 @@ fn fmt_check_and_write() {
         "listen \"127.0.0.1:8080\"\n\nroute a {\n    respond 200\n}\n"
     );
     let out = zenc(&["fmt", "--check", &messy]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn fmt_reads_standard_input() {
+    let messy = "listen \"127.0.0.1:8080\"; route a { respond 200 }\n";
+    let tidy = "listen \"127.0.0.1:8080\"\n\nroute a {\n    respond 200\n}\n";
+    let out = zenc_with_input(&["fmt", "-"], messy);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), tidy);
+    let out = zenc_with_input(&["fmt", "--check", "-"], messy);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "", "--check prints no formatted text");
+    assert!(stderr(&out).contains("standard input is not formatted"));
+    let out = zenc_with_input(&["fmt", "--check", "-"], tidy);
     assert_eq!(out.status.code(), Some(0));
 }
 

@@ -106,8 +106,7 @@ fn decode(path: &str) -> Option<PathBuf> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            out.push(zbin::normalize::hex_byte(*bytes.get(i + 1)?, *bytes.get(i + 2)?)?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -326,5 +325,6 @@ mod tests {
         assert_eq!(decode("a%20b.txt"), Some(PathBuf::from("a b.txt")));
         assert_eq!(decode("a%00"), None);
         assert_eq!(decode("a%G0"), None);
+        assert_eq!(decode("a%+5"), None);
     }
 }

@@ -238,16 +238,13 @@ fn form_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match crate::normalize::hex_byte(bytes[i + 1], bytes[i + 2]) {
+                Some(v) => {
+                    out.push(v);
+                    i += 2;
                 }
-            }
+                None => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -294,14 +291,16 @@ mod tests {
 
     #[test]
     fn query_pairs_decode() {
-        let pairs: Vec<_> = query_pairs("a=1&b=x+y&c=%41%2&&d").collect();
+        let pairs: Vec<_> = query_pairs("a=1&b=x+y&c=%41%2&&d&e=%+5").collect();
         assert_eq!(
             pairs,
             vec![
                 ("a".into(), "1".into()),
                 ("b".into(), "x y".into()),
                 ("c".into(), "A%2".into()),
-                ("d".into(), "".into())
+                ("d".into(), "".into()),
+                // a sign is not a hex digit
+                ("e".into(), "% 5".into())
             ]
         );
     }

@@ -40,13 +40,19 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// The value of one hex digit (no sign, no space: unlike `from_str_radix`).
+pub fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
     }
+}
+
+/// The byte of a percent escape's two hex digits.
+pub fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
+    Some(hex_value(hi)? * 16 + hex_value(lo)?)
 }
 
 /// Normalizes the path part of a request target (no query string).

@@ -267,8 +267,15 @@ impl Checker<'_> {
                 None
             }
             Err(_) => {
+                let port = full
+                    .rsplit_once(':')
+                    .map(|(host, port)| (host.trim_matches(['[', ']']), port));
                 let help = if written.parse::<IpAddr>().is_ok() {
                     format!("add a port, such as `{written}:8080`")
+                } else if let Some((_, port)) = port.filter(|(host, port)| {
+                    host.parse::<IpAddr>().is_ok() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                }) {
+                    format!("the port must be a number from 1 to 65535, not `{port}`")
                 } else if written.contains(':') {
                     "listeners take an IP address and a port, such as `127.0.0.1:8080` or `[::1]:8080`".to_string()
                 } else {

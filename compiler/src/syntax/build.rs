@@ -168,7 +168,7 @@ impl<'t> Builder<'t> {
                     let decoded = rest
                         .strip_prefix('{')
                         .and_then(|r| r.find('}').map(|end| &r[..end]))
-                        .filter(|hex| !hex.is_empty() && hex.len() <= 6)
+                        .filter(|hex| !hex.is_empty() && hex.len() <= 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
                         .and_then(|hex| u32::from_str_radix(hex, 16).ok().map(|v| (hex.len(), v)));
                     match decoded.and_then(|(len, v)| char::from_u32(v).map(|ch| (len, ch))) {
                         Some((len, ch)) => {

@@ -103,3 +103,22 @@ fn label_for(expected: &str) -> String {
         format!("expected {expected}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escape_problems(literal: &str) -> Vec<Code> {
+        let text = format!("route a {{\n    respond 200 {literal}\n}}\n");
+        let (_, diagnostics) = parse(FileId(0), &text).expect("parses");
+        diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn unicode_escapes_take_hex_digits_only() {
+        assert!(escape_problems(r#""\u{41}\u{1F600}""#).is_empty());
+        assert_eq!(escape_problems(r#""\u{+41}""#), vec![Code::InvalidEscape]);
+        assert_eq!(escape_problems(r#""\u{ 41}""#), vec![Code::InvalidEscape]);
+        assert_eq!(escape_problems(r#""\u{D83D}""#), vec![Code::InvalidEscape]);
+    }
+}
