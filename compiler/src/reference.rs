@@ -5,7 +5,7 @@
 //! measure against it.
 
 use regex_automata::meta::Regex;
-use zbin::matcher::{query_pairs, HeaderSource, Request};
+use zbin::matcher::{query_value, HeaderSource, Request};
 use zbin::model::{HostMatch, HostName, PathMatch, Policy, ValueMatch};
 use zbin::table::{Class, Key};
 
@@ -141,8 +141,24 @@ impl ReferenceMatcher {
         let mut found = self.entries.iter().filter(|e| matches(e, request));
         let first = found.next()?;
         let mut routes = vec![first.route];
-        routes.extend(found.take_while(|e| e.key == first.key).map(|e| e.route));
+        for entry in found.take_while(|e| e.key == first.key) {
+            if !routes.contains(&entry.route) {
+                routes.push(entry.route);
+            }
+        }
         Some((first.key, routes))
+    }
+
+    /// Every route that matches, with its greatest matching key, greatest
+    /// first.
+    pub fn matching(&self, request: &Request<'_>) -> Vec<(u32, Key)> {
+        let mut out: Vec<(u32, Key)> = Vec::new();
+        for entry in self.entries.iter().filter(|e| matches(e, request)) {
+            if !out.iter().any(|(route, _)| *route == entry.route) {
+                out.push((entry.route, entry.key));
+            }
+        }
+        out
     }
 }
 
@@ -180,11 +196,11 @@ fn matches(entry: &Entry, request: &Request<'_>) -> bool {
     }
     for (name, value) in &entry.headers {
         let headers: &dyn HeaderSource = request.headers;
-        let ok = match value {
-            HeaderValue::Present => headers.any_value(name, &mut |_| true),
-            HeaderValue::Exact(v) => headers.any_value(name, &mut |x| x == v.as_bytes()),
-            HeaderValue::Regex(regex) => headers.any_value(name, &mut |x| regex.is_match(x)),
-        };
+        let ok = headers.value(name).is_some_and(|x| match value {
+            HeaderValue::Present => true,
+            HeaderValue::Exact(v) => *x == *v.as_bytes(),
+            HeaderValue::Regex(regex) => regex.is_match(&x),
+        });
         if !ok {
             return false;
         }
@@ -192,6 +208,7 @@ fn matches(entry: &Entry, request: &Request<'_>) -> bool {
     entry.queries.iter().all(|(name, value)| {
         request
             .query
-            .is_some_and(|q| query_pairs(q).any(|(n, v)| &n == name && value.as_ref().is_none_or(|value| *value == v)))
+            .and_then(|q| query_value(q, name))
+            .is_some_and(|v| value.as_ref().is_none_or(|value| *value == v))
     })
 }

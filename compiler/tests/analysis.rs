@@ -135,6 +135,46 @@ fn shadowed_routes_are_unreachable_and_partial_shadows_are_not() {
     assert_eq!(codes(&both), vec!["Z0702"]);
 }
 
+#[test]
+fn only_requests_that_can_exist_count() {
+    // They share only the empty path, and no request has it.
+    let empty_only =
+        route("letters", "    path regex r\"(/[a-z]+)*\"") + &route("digits", "    path regex r\"(/[0-9]+)*\"");
+    assert_eq!(codes(&empty_only), Vec::<&str>::new());
+    // `/` covers every path a request can have, so `.*` never wins.
+    let covered = route("root", "    path prefix \"/\"") + &route("anything", "    path regex r\".*\"");
+    assert_eq!(codes(&covered), vec!["Z0702"]);
+    // Normalized paths never hold `//` nor a lower-case escape: the only
+    // path both could share is impossible.
+    let impossible =
+        route("double", "    path regex r\"/a/?/b\"") + &route("escaped", "    path regex r\"/a(//|%2f)b\"");
+    assert_eq!(codes(&impossible), vec!["Z0702"], "`escaped` matches no request at all");
+}
+
+#[test]
+fn a_regex_no_request_matches_makes_its_route_unreachable() {
+    for (condition, says) in [
+        ("    path regex r\"[a-z]+\"", "no request path matches `[a-z]+`"),
+        ("    path regex r\"/a/\\.\\./b\"", "no request path matches"),
+        ("    host regex r\"[A-Z]+\\.example\\.com\"", "no request host matches"),
+    ] {
+        let compilation = compile(&route("dead", condition));
+        let messages: Vec<(&str, &str)> = compilation
+            .diagnostics
+            .iter()
+            .map(|d| (d.code.as_str(), d.message.as_str()))
+            .collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(messages[0].0, "Z0702");
+        assert!(messages[0].1.contains(says), "{messages:?}");
+    }
+    // The same host regex with `(?i)` is fine.
+    assert_eq!(
+        codes(&route("live", "    host regex r\"(?i)[A-Z]+\\.example\\.com\"")),
+        Vec::<&str>::new()
+    );
+}
+
 /// Compiles `text`, loads the artifact and runs its `test` blocks: the
 /// whole path a policy takes, for regexes that are awkward to embed.
 fn run_tests(text: &str) -> zenc::testing::TestReport {

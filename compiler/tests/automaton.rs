@@ -4,6 +4,10 @@
 //! winner must be the reference's (or, where the set is ambiguous and the
 //! compiler would refuse it, one of the reference's tied winners).
 //!
+//! And the analysis against the same reference: every ambiguity it reports
+//! comes with a request that both routes really match, and a route set it
+//! accepts leaves no request to declaration order.
+//!
 //! More cases: `PROPTEST_CASES=20000 cargo test -p zenc --test automaton`.
 
 use proptest::prelude::*;
@@ -20,7 +24,21 @@ const HOSTS: &[&str] = &[
     "",
 ];
 const PATHS: &[&str] = &[
-    "/", "/a", "/a/", "/a/b", "/a/12", "/ab", "/a/b/c", "/b", "/a/b/", "/A/12",
+    "/",
+    "/a",
+    "/a/",
+    "/a/b",
+    "/a/12",
+    "/ab",
+    "/a/b/c",
+    "/b",
+    "/a/b/",
+    "/A/12",
+    // Raw UTF-8 (the HTTP parser lets it through): captures of byte regexes
+    // can end inside a character.
+    "/a/\u{e9}",
+    "/\u{e9}t\u{e9}",
+    "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/3/4/5/6/7/8/9",
 ];
 
 fn host_match() -> impl Strategy<Value = HostMatch> {
@@ -106,7 +124,8 @@ struct Probe {
     method: &'static str,
     host: &'static str,
     path: &'static str,
-    header: Option<&'static str>,
+    /// Values of `x-t`, one per field line (several lines are one value).
+    header: Vec<&'static str>,
     query: Option<&'static str>,
 }
 
@@ -115,8 +134,10 @@ fn probe() -> impl Strategy<Value = Probe> {
         prop::sample::select(vec!["GET", "POST", "PUT"]),
         prop::sample::select(HOSTS.to_vec()),
         prop::sample::select(PATHS.to_vec()),
-        prop::option::of(prop::sample::select(vec!["1", "12", "x", ""])),
-        prop::option::of(prop::sample::select(vec!["q=1", "q=2", "q", "a=1&q=1", "q=%31"])),
+        prop::collection::vec(prop::sample::select(vec!["1", "12", "x", ""]), 0..3),
+        prop::option::of(prop::sample::select(vec![
+            "q=1", "q=2", "q", "a=1&q=1", "q=%31", "q=1&q=2", "q=2&q=1",
+        ])),
     )
         .prop_map(|(method, host, path, header, query)| Probe {
             method,
@@ -138,7 +159,7 @@ proptest! {
         let reference = zenc::reference::ReferenceMatcher::new(&policy);
         for probe in probes {
             let headers: Vec<(String, String)> =
-                probe.header.map(|v| ("x-t".to_string(), v.to_string())).into_iter().collect();
+                probe.header.iter().map(|v| ("x-t".to_string(), v.to_string())).collect();
             let request = zbin::Request {
                 method: probe.method,
                 host: probe.host,
@@ -158,6 +179,69 @@ proptest! {
             // `explain`'s candidate list agrees with the winner.
             let candidates = program.candidates(&request);
             prop_assert_eq!(candidates.first().map(|(_, a)| a.key), found.map(|m| m.key));
+            // Templates read captures of the winner's regex: never a panic.
+            if let Some(found) = found {
+                let _ = program.captures(found.route, probe.path);
+            }
         }
     }
+
+    #[test]
+    fn the_analysis_leaves_nothing_to_declaration_order(policy in policy(), probes in prop::collection::vec(probe(), 1..24)) {
+        let findings = zenc::analyze::findings(&policy).expect("builds");
+        let reference = zenc::reference::ReferenceMatcher::new(&policy);
+        // Every witness is a request both routes match, with equal keys.
+        for (a, b, witness) in findings.ambiguous.iter().filter(|(_, _, w)| w.proven) {
+            let headers = witness.headers.clone();
+            let query: Vec<String> = witness.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let query = query.join("&");
+            let request = zbin::Request {
+                method: &witness.method,
+                host: &witness.host,
+                path: &witness.path,
+                query: (!query.is_empty()).then_some(query.as_str()),
+                headers: &headers,
+            };
+            let matching = reference.matching(&request);
+            let key_of = |route: u32| matching.iter().find(|(r, _)| *r == route).map(|(_, k)| *k);
+            prop_assert!(key_of(*a).is_some() && key_of(*a) == key_of(*b),
+                "witness {:?} of r{} and r{}: reference matches {:?}", witness, a, b, matching);
+        }
+        // Accepted: every request has one winner.
+        if findings.ambiguous.is_empty() {
+            for probe in probes {
+                let headers: Vec<(String, String)> =
+                    probe.header.iter().map(|v| ("x-t".to_string(), v.to_string())).collect();
+                let request = zbin::Request {
+                    method: probe.method,
+                    host: probe.host,
+                    path: probe.path,
+                    query: probe.query,
+                    headers: &headers,
+                };
+                if let Some((_, winners)) = reference.winners(&request) {
+                    prop_assert_eq!(winners.len(), 1, "{:?} has tied winners {:?}", probe, winners);
+                }
+            }
+        }
+        // An unreachable route never wins any request.
+        for probe in probes_for_reachability() {
+            let request = zbin::Request { method: probe.0, host: probe.1, path: probe.2, query: None, headers: &Vec::new() };
+            if let Some((_, winners)) = reference.winners(&request) {
+                for route in &findings.unreachable {
+                    prop_assert!(!winners.contains(route) || winners.len() > 1,
+                        "r{} is reported unreachable but wins {:?}", route, probe);
+                }
+            }
+        }
+    }
+}
+
+/// Plain requests over every host and path of the probes.
+fn probes_for_reachability() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    HOSTS.iter().flat_map(|h| {
+        PATHS
+            .iter()
+            .flat_map(move |p| ["GET", "POST"].into_iter().map(move |m| (m, *h, *p)))
+    })
 }

@@ -47,8 +47,8 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 struct HeaderView<'h>(&'h http::HeaderMap);
 
 impl zbin::HeaderSource for HeaderView<'_> {
-    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.0.get_all(name).iter().any(|v| test(v.as_bytes()))
+    fn value(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        zbin::matcher::combined(self.0.get_all(name).iter().map(|v| v.as_bytes()))
     }
 }
 

@@ -4,27 +4,51 @@
 //! hold the few alternatives left, greatest key first, and only those have
 //! their method, header and query conditions checked.
 
+use std::borrow::Cow;
+
 use crate::model::{Template, TemplatePart, TemplateVar};
 use crate::program::Program;
 use crate::table::{Alternative, Conditions, Key, ValueTest, ANY};
 
 /// Header values of a request, however the caller stores them.
+///
+/// A header condition sees one value per name: its field lines joined with
+/// `, ` (RFC 9110 §5.3 makes that the same header), so routing does not
+/// depend on how a client split a header, and two routes that want
+/// different values of one header can never both match.
 pub trait HeaderSource {
-    /// Whether `test` holds for some value of header `name` (lowercase).
-    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+    /// The value of header `name` (lowercase), or `None` when absent.
+    fn value(&self, name: &str) -> Option<Cow<'_, [u8]>>;
+}
+
+/// The one value of a header sent as `lines` (RFC 9110 §5.3): borrowed
+/// when it was sent once, joined with `, ` when it was sent several times.
+pub fn combined<'a>(mut lines: impl Iterator<Item = &'a [u8]>) -> Option<Cow<'a, [u8]>> {
+    let first = lines.next()?;
+    let Some(second) = lines.next() else {
+        return Some(Cow::Borrowed(first));
+    };
+    let mut joined = first.to_vec();
+    for line in std::iter::once(second).chain(lines) {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(line);
+    }
+    Some(Cow::Owned(joined))
 }
 
 impl HeaderSource for [(String, String)] {
-    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .any(|(_, v)| test(v.as_bytes()))
+    fn value(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        combined(
+            self.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_bytes()),
+        )
     }
 }
 
 impl HeaderSource for Vec<(String, String)> {
-    fn any_value(&self, name: &str, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.as_slice().any_value(name, test)
+    fn value(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        self.as_slice().value(name)
     }
 }
 
@@ -172,29 +196,23 @@ impl Program<'_> {
             return false;
         }
         for header in &conditions.headers {
+            let Some(value) = request.headers.value(&header.name) else {
+                return false;
+            };
             let holds = match &header.test {
-                ValueTest::Present => request.headers.any_value(&header.name, &mut |_| true),
-                ValueTest::Exact(expected) => request
-                    .headers
-                    .any_value(&header.name, &mut |v| v == expected.as_bytes()),
-                ValueTest::Regex(id) => {
-                    let automaton = &self.values[*id as usize];
-                    request
-                        .headers
-                        .any_value(&header.name, &mut |v| automaton.is_full_match(v))
-                }
+                ValueTest::Present => true,
+                ValueTest::Exact(expected) => *value == *expected.as_bytes(),
+                ValueTest::Regex(id) => self.values[*id as usize].is_full_match(&value),
             };
             if !holds {
                 return false;
             }
         }
         for query in &conditions.queries {
-            let holds = request.query.is_some_and(|q| {
-                query_pairs(q).any(|(name, value)| {
-                    name == query.name && query.value.as_ref().is_none_or(|expected| *expected == value)
-                })
-            });
-            if !holds {
+            let Some(value) = request.query.and_then(|q| query_value(q, &query.name)) else {
+                return false;
+            };
+            if query.value.as_ref().is_some_and(|expected| *expected != value) {
                 return false;
             }
         }
@@ -215,7 +233,10 @@ impl Program<'_> {
             .enumerate()
         {
             if let (Some(name), Some(span)) = (name, caps.get_group(i)) {
-                out.push((name.to_string(), path[span.range()].to_string()));
+                // Regexes match bytes (`.` is one byte), so a capture may
+                // end inside a UTF-8 sequence: slice the bytes, not the str.
+                let bytes = path.as_bytes().get(span.range()).unwrap_or_default();
+                out.push((name.to_string(), String::from_utf8_lossy(bytes).into_owned()));
             }
         }
         out
@@ -224,14 +245,25 @@ impl Program<'_> {
 
 /// `name=value` pairs of a query string, form-decoded (`+` is a space,
 /// percent escapes decoded; invalid escapes kept as written).
-pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         (form_decode(name), form_decode(value))
     })
 }
 
-fn form_decode(text: &str) -> String {
+/// The value of query parameter `name`: its first occurrence, as nginx's
+/// `$arg_NAME` and HAProxy's `urlp` read it, so a request has one value
+/// per parameter and two routes that want different values never both
+/// match. `None` when the parameter is absent.
+pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    query_pairs(query).find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+fn form_decode(text: &str) -> Cow<'_, str> {
+    if !text.contains(['+', '%']) {
+        return Cow::Borrowed(text);
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -249,7 +281,7 @@ fn form_decode(text: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// What a template can refer to for one request.
@@ -262,7 +294,9 @@ pub struct TemplateContext<'c> {
     pub captures: &'c [(String, String)],
 }
 
-/// Renders a template; a capture that did not participate is empty.
+/// Renders a template; a capture that did not participate is empty, and
+/// `?{query}` without a query leaves no `?` behind (like nginx's
+/// `$is_args$args`).
 pub fn render(template: &Template, context: &TemplateContext<'_>) -> String {
     let mut out = String::new();
     for part in &template.parts {
@@ -271,7 +305,14 @@ pub fn render(template: &Template, context: &TemplateContext<'_>) -> String {
             TemplatePart::Var(var) => match var {
                 TemplateVar::Host => out.push_str(context.host),
                 TemplateVar::Path => out.push_str(context.path),
-                TemplateVar::Query => out.push_str(context.query.unwrap_or("")),
+                TemplateVar::Query => match context.query.filter(|q| !q.is_empty()) {
+                    Some(query) => out.push_str(query),
+                    None => {
+                        if out.ends_with('?') {
+                            out.pop();
+                        }
+                    }
+                },
                 TemplateVar::Scheme => out.push_str(context.scheme),
                 TemplateVar::RequestId => out.push_str(context.request_id),
                 TemplateVar::Capture(name) => {
@@ -303,5 +344,49 @@ mod tests {
                 ("e".into(), "% 5".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_query_parameter_has_its_first_value() {
+        assert_eq!(query_value("v=1&v=2", "v").as_deref(), Some("1"));
+        assert_eq!(query_value("a=1&v", "v").as_deref(), Some(""));
+        assert_eq!(query_value("a+b=x", "a b").as_deref(), Some("x"));
+        assert_eq!(query_value("a=1", "v"), None);
+    }
+
+    #[test]
+    fn a_header_sent_several_times_is_one_value() {
+        let headers: Vec<(String, String)> = vec![
+            ("X-V".into(), "1".into()),
+            ("x-other".into(), "a".into()),
+            ("x-v".into(), "2".into()),
+        ];
+        assert_eq!(headers.value("x-v").as_deref(), Some(&b"1, 2"[..]));
+        assert_eq!(headers.value("x-other").as_deref(), Some(&b"a"[..]));
+        assert!(matches!(headers.value("x-other"), Some(Cow::Borrowed(_))));
+        assert_eq!(headers.value("x-none"), None);
+    }
+
+    #[test]
+    fn a_query_variable_without_a_query_leaves_no_question_mark() {
+        let template = Template {
+            parts: vec![
+                TemplatePart::Literal("/new".into()),
+                TemplatePart::Var(TemplateVar::Path),
+                TemplatePart::Literal("?".into()),
+                TemplatePart::Var(TemplateVar::Query),
+            ],
+        };
+        let context = |query| TemplateContext {
+            host: "h",
+            path: "/p",
+            query,
+            scheme: "http",
+            request_id: "r",
+            captures: &[],
+        };
+        assert_eq!(render(&template, &context(Some("a=1"))), "/new/p?a=1");
+        assert_eq!(render(&template, &context(None)), "/new/p");
+        assert_eq!(render(&template, &context(Some(""))), "/new/p");
     }
 }

@@ -146,6 +146,46 @@ pub fn normalize_host(raw: &str) -> String {
     host.to_ascii_lowercase()
 }
 
+/// A regex (policy dialect, matched whole) for every path that
+/// `normalize_path` can return for a request the HTTP parser accepts: `/`,
+/// then segments that are neither empty, `.` nor `..`, made of the bytes
+/// a request target may carry raw (RFC 3986 and the `http` crate: no
+/// space, `"`-`<`-`>`-`` ` `` are refused, `{ } |` are let through) and of
+/// escapes that normalization keeps (upper-case hex, never an unreserved
+/// byte, `/` or NUL); a trailing `/` is kept. The compiler decides
+/// ambiguity and reachability over this language only, so a string no
+/// request can have is never shown as a witness nor makes a shadow fail.
+pub fn normalized_path_language() -> String {
+    // Raw bytes allowed in a path, less `/` (the separator) and `%`
+    // (which only starts an escape); `.` is split out to exclude the
+    // segments `.` and `..`.
+    let raw_not_dot = r"[\x21\x22\x24\x26-\x2D\x30-\x3B\x3D\x40-\x5F\x61-\x7E\x80-\xFF]";
+    let mut escapes = Vec::new();
+    for hi in 0..16u8 {
+        let digits: String = (0..16u8)
+            .filter(|lo| {
+                let byte = hi * 16 + lo;
+                !(is_unreserved(byte) || byte == b'/' || byte == 0)
+            })
+            .map(|lo| char::from(b"0123456789ABCDEF"[lo as usize]))
+            .collect();
+        if !digits.is_empty() {
+            escapes.push(format!("{}[{digits}]", char::from(b"0123456789ABCDEF"[hi as usize])));
+        }
+    }
+    let escape = format!("%(?:{})", escapes.join("|"));
+    let not_dot = format!("(?:{raw_not_dot}|{escape})");
+    let any = format!(r"(?:{raw_not_dot}|\.|{escape})");
+    let segment = format!(r"(?:{not_dot}{any}*|\.{not_dot}{any}*|\.\.{any}+)");
+    format!("/(?:{segment}(?:/{segment})*/?)?")
+}
+
+/// A regex for every host `normalize_host` can return: no ASCII upper
+/// case (the rest is whatever a `Host` header carries).
+pub fn normalized_host_language() -> &'static str {
+    "[^A-Z]*"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +224,77 @@ mod tests {
         assert_eq!(normalize_host("API.Example.com:8080"), "api.example.com");
         assert_eq!(normalize_host("example.com."), "example.com");
         assert_eq!(normalize_host("[::1]:80"), "[::1]");
+    }
+
+    mod languages {
+        use super::super::*;
+        use proptest::prelude::*;
+        use regex_automata::meta::Regex;
+
+        fn whole(pattern: &str) -> Regex {
+            Regex::builder()
+                .syntax(crate::regex_syntax_config())
+                .build(&format!("^(?:{pattern})$"))
+                .expect("compiles")
+        }
+
+        static PATHS: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| whole(&normalized_path_language()));
+        static HOSTS: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| whole(normalized_host_language()));
+
+        #[test]
+        fn the_path_language_refuses_what_normalization_never_returns() {
+            let language = whole(&normalized_path_language());
+            for ok in [
+                "/",
+                "/a",
+                "/a/",
+                "/a/b",
+                "/.a",
+                "/..a",
+                "/...",
+                "/a%20b",
+                "/caf%C3%A9",
+                "/~user",
+                "/\u{e9}",
+            ] {
+                assert!(language.is_match(ok), "{ok}");
+            }
+            for never in [
+                "", "a", "//", "/a//b", "/./", "/.", "/..", "/a/../b", "/%41", "/%2F", "/%c3", "/a b", "/%",
+            ] {
+                assert!(!language.is_match(never), "{never}");
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            // Over what requests can carry (raw bytes and escapes of every
+            // kind), whatever normalization returns is in the language.
+            #[test]
+            fn every_normalized_path_is_in_the_language(
+                parts in prop::collection::vec(prop_oneof![
+                    Just("/".to_string()),
+                    Just(".".to_string()),
+                    Just("..".to_string()),
+                    "[a-zA-Z0-9._~!$&'()*+,;=:@{}|\"-]{1,3}",
+                    (0u8..=255).prop_map(|b| format!("%{b:02x}")),
+                    (0u8..=255).prop_map(|b| format!("%{b:02X}")),
+                    // Non-ASCII, raw (the `http` crate lets valid UTF-8 through).
+                    "[^\\x00-\\x7F]",
+                ], 0..12)
+            ) {
+                let raw = format!("/{}", parts.concat());
+                if let Ok(path) = normalize_path(&raw) {
+                    prop_assert!(PATHS.is_match(&path), "{} -> {}", raw, path);
+                }
+            }
+
+            #[test]
+            fn every_normalized_host_is_in_the_language(raw in "\\PC{0,20}") {
+                let host = normalize_host(&raw);
+                prop_assert!(HOSTS.is_match(&host), "{} -> {}", raw, host);
+            }
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! match both (intersection), does every string of one match the other
 //! (containment), and which string shows it. Each is a breadth-first
 //! search over pairs of DFA states, so the answer is exact and the witness
-//! is a shortest one, built from readable bytes where possible.
+//! is a shortest one, built from readable bytes where possible. A search
+//! may be confined to a domain (the strings a normalized request can
+//! have): a third automaton walked alongside, which must accept too.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -91,7 +93,12 @@ impl PatternDfa {
 
     /// A shortest string that matches, if any does.
     pub fn witness(&self) -> Option<Vec<u8>> {
-        search(self, None, Mode::Intersect).found()
+        self.witness_within(None)
+    }
+
+    /// A shortest string of `domain` that matches, if any does.
+    pub fn witness_within(&self, domain: Option<&PatternDfa>) -> Option<Vec<u8>> {
+        search(self, None, Mode::Intersect, domain).found()
     }
 
     /// The literal every match starts with, as far as it is forced.
@@ -148,20 +155,24 @@ impl Search {
     }
 }
 
-/// A string matched by both `a` and `b`, if there is one.
-pub fn intersection(a: &PatternDfa, b: &PatternDfa) -> Search {
-    search(a, Some(b), Mode::Intersect)
+/// A string of `domain` (anything when `None`) matched by both `a` and
+/// `b`, if there is one.
+pub fn intersection(a: &PatternDfa, b: &PatternDfa, domain: Option<&PatternDfa>) -> Search {
+    search(a, Some(b), Mode::Intersect, domain)
 }
 
-/// A string matched by `a` and not by `b`, if there is one: `Empty` means
-/// `b` matches everything `a` matches.
-pub fn difference(a: &PatternDfa, b: &PatternDfa) -> Search {
-    search(a, Some(b), Mode::Difference)
+/// A string of `domain` matched by `a` and not by `b`, if there is one:
+/// `Empty` means `b` matches everything of `domain` that `a` matches.
+pub fn difference(a: &PatternDfa, b: &PatternDfa, domain: Option<&PatternDfa>) -> Search {
+    search(a, Some(b), Mode::Difference, domain)
 }
 
-/// Breadth-first search over (state of a, state of b); `b` is `None` once
-/// it has died (in `Difference` mode a dead `b` rejects).
-fn search(a: &PatternDfa, b: Option<&PatternDfa>, mode: Mode) -> Search {
+/// Where one step of the search is: a state of `a`, of `b` (`None` once
+/// it has died: in `Difference` mode a dead `b` rejects), of the domain.
+type Triple = (StateID, Option<StateID>, Option<StateID>);
+
+/// Breadth-first search over the joint states of `a`, `b` and `domain`.
+fn search(a: &PatternDfa, b: Option<&PatternDfa>, mode: Mode, domain: Option<&PatternDfa>) -> Search {
     // Representative bytes of the joint alphabet, readable ones first.
     let mut seen_classes = HashMap::new();
     let mut alphabet = Vec::new();
@@ -169,32 +180,37 @@ fn search(a: &PatternDfa, b: Option<&PatternDfa>, mode: Mode) -> Search {
         let class = (
             a.dfa.byte_classes().get(byte),
             b.map(|b| b.dfa.byte_classes().get(byte)),
+            domain.map(|d| d.dfa.byte_classes().get(byte)),
         );
         if seen_classes.insert(class, byte).is_none() {
             alphabet.push(byte);
         }
     }
-    type Pair = (StateID, Option<StateID>);
-    let accepting = |(sa, sb): Pair| -> bool {
+    let accepting = |(sa, sb, sd): Triple| -> bool {
         let a_accepts = a.accepts_at_end(sa);
         let b_accepts = match (b, sb) {
             (Some(b), Some(sb)) => b.accepts_at_end(sb),
             (None, _) => true,
             (Some(_), None) => false,
         };
-        match mode {
-            Mode::Intersect => a_accepts && b_accepts,
-            Mode::Difference => a_accepts && !b_accepts,
-        }
+        let in_domain = match (domain, sd) {
+            (Some(d), Some(sd)) => d.accepts_at_end(sd),
+            _ => true,
+        };
+        in_domain
+            && match mode {
+                Mode::Intersect => a_accepts && b_accepts,
+                Mode::Difference => a_accepts && !b_accepts,
+            }
     };
-    let start: Pair = (a.start, b.map(|b| b.start));
-    let mut parents: HashMap<Pair, Option<(Pair, u8)>> = HashMap::new();
+    let start: Triple = (a.start, b.map(|b| b.start), domain.map(|d| d.start));
+    let mut parents: HashMap<Triple, Option<(Triple, u8)>> = HashMap::new();
     parents.insert(start, None);
     let mut queue = VecDeque::from([start]);
-    while let Some(pair) = queue.pop_front() {
-        if accepting(pair) {
+    while let Some(triple) = queue.pop_front() {
+        if accepting(triple) {
             let mut witness = Vec::new();
-            let mut cursor = pair;
+            let mut cursor = triple;
             while let Some(Some((parent, byte))) = parents.get(&cursor) {
                 witness.push(*byte);
                 cursor = *parent;
@@ -205,9 +221,16 @@ fn search(a: &PatternDfa, b: Option<&PatternDfa>, mode: Mode) -> Search {
         if parents.len() > SEARCH_LIMIT {
             return Search::Undecided;
         }
-        let (sa, sb) = pair;
+        let (sa, sb, sd) = triple;
         for &byte in &alphabet {
             let Some(na) = a.step(sa, byte) else { continue };
+            let nd = match (domain, sd) {
+                (Some(d), Some(sd)) => match d.step(sd, byte) {
+                    Some(next) => Some(next),
+                    None => continue, // no request goes this way
+                },
+                _ => None,
+            };
             let nb = match (b, sb) {
                 (Some(b), Some(sb)) => b.step(sb, byte),
                 _ => None,
@@ -215,9 +238,9 @@ fn search(a: &PatternDfa, b: Option<&PatternDfa>, mode: Mode) -> Search {
             if mode == Mode::Intersect && b.is_some() && nb.is_none() {
                 continue;
             }
-            let next = (na, nb);
+            let next = (na, nb, nd);
             if let std::collections::hash_map::Entry::Vacant(slot) = parents.entry(next) {
-                slot.insert(Some((pair, byte)));
+                slot.insert(Some((triple, byte)));
                 queue.push_back(next);
             }
         }
@@ -235,17 +258,17 @@ mod tests {
 
     #[test]
     fn intersection_finds_a_shared_string() {
-        let w = intersection(&dfa("/blog/[a-z]+"), &dfa("/blog/a[0-9]*"))
+        let w = intersection(&dfa("/blog/[a-z]+"), &dfa("/blog/a[0-9]*"), None)
             .found()
             .unwrap();
         assert_eq!(w, b"/blog/a");
-        assert_eq!(intersection(&dfa("/a/[0-9]+"), &dfa("/a/[a-z]+")), Search::Empty);
+        assert_eq!(intersection(&dfa("/a/[0-9]+"), &dfa("/a/[a-z]+"), None), Search::Empty);
     }
 
     #[test]
     fn difference_decides_containment() {
-        assert_eq!(difference(&dfa("/api/[0-9]+"), &dfa("/api/.*")), Search::Empty);
-        let w = difference(&dfa("/api/.*"), &dfa("/api/[0-9]+")).found().unwrap();
+        assert_eq!(difference(&dfa("/api/[0-9]+"), &dfa("/api/.*"), None), Search::Empty);
+        let w = difference(&dfa("/api/.*"), &dfa("/api/[0-9]+"), None).found().unwrap();
         assert!(!dfa("/api/[0-9]+").accepts(&w) && dfa("/api/.*").accepts(&w));
     }
 
@@ -253,5 +276,20 @@ mod tests {
     fn forced_prefixes() {
         assert_eq!(dfa("/users/[0-9]+").forced_prefix(), b"/users/");
         assert_eq!(dfa("(?i)abc").forced_prefix(), b"");
+    }
+
+    #[test]
+    fn a_domain_confines_every_answer() {
+        let paths = dfa(&zbin::normalize::normalized_path_language());
+        // They share only the empty path, which no request has.
+        let (a, b) = (dfa("(/[a-z]+)*"), dfa("(/[0-9]+)*"));
+        assert_eq!(intersection(&a, &b, None), Search::Found(Vec::new()));
+        assert_eq!(intersection(&a, &b, Some(&paths)), Search::Empty);
+        // `/` shadows `.*` over requests, not over every string.
+        let (any, root) = (dfa("(?s:.)*"), dfa("/(?s:.)*"));
+        assert!(matches!(difference(&any, &root, None), Search::Found(_)));
+        assert_eq!(difference(&any, &root, Some(&paths)), Search::Empty);
+        assert_eq!(dfa("[a-z]+").witness_within(Some(&paths)), None);
+        assert_eq!(dfa("/a//?b").witness_within(Some(&paths)), Some(b"/a/b".to_vec()));
     }
 }

@@ -6,7 +6,13 @@
 //!   single alternative with a greater key matches every request it
 //!   matches) can never win, and is an error that names the shadow.
 //!
-//! Host and path questions are decided exactly on automata (`automata`);
+//! - Dead routes: a host or path regex that no normalized request can
+//!   match (a path without its leading `/`, a host in upper case) makes
+//!   its route unreachable too.
+//!
+//! Host and path questions are decided exactly on automata (`automata`),
+//! over the hosts and paths a normalized request can have (`zbin::normalize`
+//! describes both languages), so a witness is always a real request;
 //! literal patterns are decided structurally first, which is both exact
 //! and fast.
 
@@ -14,6 +20,7 @@ pub mod automata;
 pub mod layout;
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use regex_automata::dfa::dense::DFA;
 use regex_automata::dfa::Automaton as _;
@@ -30,14 +37,17 @@ pub use layout::{layout, HostPattern, Layout, PathPattern};
 /// A universal pattern, for "no condition".
 const ANYTHING: &str = "(?s:.)*";
 
-/// A host and a path that some request could have, for messages.
-#[derive(Debug, Clone)]
-struct Witness {
-    host: String,
-    path: String,
-    method: String,
-    headers: Vec<(String, String)>,
-    query: Vec<(String, String)>,
+/// A request that matches two routes, for messages and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    pub host: String,
+    pub path: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    /// False when a search gave up before it could prove the two routes
+    /// disjoint: the request is then only what is known of a shared one.
+    pub proven: bool,
 }
 
 impl Witness {
@@ -71,13 +81,23 @@ fn readable(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Single-pattern automata, built on first use.
+/// Single-pattern automata, built on first use, and the languages of
+/// normalized hosts and paths every question is confined to.
 struct Dfas<'l> {
     layout: &'l Layout,
     hosts: HashMap<u32, PatternDfa>,
     paths: HashMap<u32, PatternDfa>,
     values: HashMap<u32, PatternDfa>,
-    anything: PatternDfa,
+}
+
+/// Built once per process: they never change.
+static ANYTHING_DFA: LazyLock<PatternDfa> = LazyLock::new(|| builtin(ANYTHING));
+static HOST_DOMAIN: LazyLock<PatternDfa> = LazyLock::new(|| builtin(zbin::normalize::normalized_host_language()));
+static PATH_DOMAIN: LazyLock<PatternDfa> = LazyLock::new(|| builtin(&zbin::normalize::normalized_path_language()));
+
+fn builtin(pattern: &str) -> PatternDfa {
+    // Fixed patterns of this crate and of zbin, tested to compile.
+    PatternDfa::new(pattern).expect("a built-in pattern compiles")
 }
 
 impl<'l> Dfas<'l> {
@@ -87,28 +107,54 @@ impl<'l> Dfas<'l> {
             hosts: HashMap::new(),
             paths: HashMap::new(),
             values: HashMap::new(),
-            anything: PatternDfa::new(ANYTHING).expect("the universal pattern compiles"),
         }
     }
 
-    fn host(&mut self, id: u32) -> &PatternDfa {
+    /// Builds the automaton of pattern `id` if it is not built yet.
+    fn ensure(&mut self, dim: Dim, id: u32) {
         if id == ANY {
-            return &self.anything;
+            return;
         }
         let layout = self.layout;
-        self.hosts
-            .entry(id)
-            .or_insert_with(|| PatternDfa::new(&layout.host_patterns[id as usize].regex()).expect("checked pattern"))
+        let map = match dim {
+            Dim::Host => &mut self.hosts,
+            Dim::Path => &mut self.paths,
+        };
+        // Every pattern was compiled by the checker under the size cap.
+        map.entry(id).or_insert_with(|| {
+            let regex = match dim {
+                Dim::Host => layout.host_patterns[id as usize].regex(),
+                Dim::Path => layout.path_patterns[id as usize].regex(),
+            };
+            PatternDfa::new(&regex).expect("checked pattern")
+        });
     }
 
-    fn path(&mut self, id: u32) -> &PatternDfa {
-        if id == ANY {
-            return &self.anything;
+    /// The automaton of pattern `id`, once `ensure`d.
+    fn get(&self, dim: Dim, id: u32) -> &PatternDfa {
+        let map = match dim {
+            Dim::Host => &self.hosts,
+            Dim::Path => &self.paths,
+        };
+        map.get(&id).unwrap_or(&ANYTHING_DFA)
+    }
+
+    fn pattern(&mut self, dim: Dim, id: u32) -> &PatternDfa {
+        self.ensure(dim, id);
+        self.get(dim, id)
+    }
+
+    fn domain(&self, dim: Dim) -> &'static PatternDfa {
+        match dim {
+            Dim::Host => &HOST_DOMAIN,
+            Dim::Path => &PATH_DOMAIN,
         }
-        let layout = self.layout;
-        self.paths
-            .entry(id)
-            .or_insert_with(|| PatternDfa::new(&layout.path_patterns[id as usize].regex()).expect("checked pattern"))
+    }
+
+    /// A shortest host or path of a request that pattern `id` matches.
+    fn witness(&mut self, dim: Dim, id: u32) -> Option<Vec<u8>> {
+        self.ensure(dim, id);
+        self.get(dim, id).witness_within(Some(self.domain(dim)))
     }
 
     fn value(&mut self, id: u32) -> &PatternDfa {
@@ -118,19 +164,28 @@ impl<'l> Dfas<'l> {
             .or_insert_with(|| PatternDfa::new(&layout.value_regexes[id as usize]).expect("checked pattern"))
     }
 
-    fn search2(&mut self, kind: Dim, a: u32, b: u32, containment: bool) -> Search {
-        let da = match kind {
-            Dim::Host => self.host(a).clone(),
-            Dim::Path => self.path(a).clone(),
-        };
-        let db = match kind {
-            Dim::Host => self.host(b),
-            Dim::Path => self.path(b),
-        };
+    /// A request host or path that both patterns match (or, with
+    /// `containment`, that `a` matches and `b` does not).
+    fn search2(&mut self, dim: Dim, a: u32, b: u32, containment: bool) -> Search {
+        self.ensure(dim, a);
+        self.ensure(dim, b);
+        let (da, db, domain) = (self.get(dim, a), self.get(dim, b), Some(self.domain(dim)));
         if containment {
-            difference(&da, db)
+            difference(da, db, domain)
         } else {
-            intersection(&da, db)
+            intersection(da, db, domain)
+        }
+    }
+
+    /// The same for two header-value regexes (any bytes).
+    fn values2(&mut self, a: u32, b: u32, containment: bool) -> Search {
+        self.value(a);
+        self.value(b);
+        let (da, db) = (&self.values[&a], &self.values[&b]);
+        if containment {
+            difference(da, db, None)
+        } else {
+            intersection(da, db, None)
         }
     }
 }
@@ -150,6 +205,34 @@ pub struct Analysis<'a> {
     /// Forced literal prefixes of regex patterns, for a fast disjointness test.
     prefixes: HashMap<(Dim, u32), Vec<u8>>,
     diagnostics: Vec<Diagnostic>,
+    /// What was found, as data: (route, route, request both match).
+    ambiguous: Vec<(u32, u32, Witness)>,
+    /// Routes found unreachable (dead or shadowed).
+    unreachable: Vec<u32>,
+}
+
+/// What the analysis finds in a policy, as data (for tests and tools).
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    /// Pairs of routes (by index) with equal keys, and a request that
+    /// matches both.
+    pub ambiguous: Vec<(u32, u32, Witness)>,
+    /// Routes that can never win.
+    pub unreachable: Vec<u32>,
+}
+
+/// Lays out, builds and analyses `policy` (already checked): what
+/// `zenc check` reports, as data.
+pub fn findings(policy: &Policy) -> Result<Findings, String> {
+    let layout = layout(policy);
+    let automata = crate::emit::build_automata(&layout)?;
+    let spans = vec![Span::new(crate::source::FileId(0), 0, 0); policy.routes.len()];
+    let mut analysis = Analysis::new(policy, &layout, &spans);
+    analysis.run(automata.hosts.as_ref(), automata.paths.as_ref());
+    Ok(Findings {
+        ambiguous: analysis.ambiguous,
+        unreachable: analysis.unreachable,
+    })
 }
 
 /// Analyses the route table; `hosts` and `paths` are the multi-pattern
@@ -161,20 +244,8 @@ pub fn analyze(
     hosts: Option<&DFA<Vec<u32>>>,
     paths: Option<&DFA<Vec<u32>>>,
 ) -> Vec<Diagnostic> {
-    let mut analysis = Analysis {
-        policy,
-        layout,
-        route_spans,
-        dfas: Dfas::new(layout),
-        prefixes: HashMap::new(),
-        diagnostics: Vec::new(),
-    };
-    let clock = std::time::Instant::now();
-    analysis.ambiguity();
-    if std::env::var_os("ZENC_TIMINGS").is_some() {
-        eprintln!("zenc:   ambiguity {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
-    }
-    analysis.reachability(hosts, paths);
+    let mut analysis = Analysis::new(policy, layout, route_spans);
+    analysis.run(hosts, paths);
     analysis.diagnostics
 }
 
@@ -204,7 +275,83 @@ pub fn full_matches(dfa: &DFA<Vec<u32>>, input: &[u8], reversed: bool) -> Vec<u3
         .collect()
 }
 
-impl Analysis<'_> {
+impl<'a> Analysis<'a> {
+    fn new(policy: &'a Policy, layout: &'a Layout, route_spans: &'a [Span]) -> Self {
+        Analysis {
+            policy,
+            layout,
+            route_spans,
+            dfas: Dfas::new(layout),
+            prefixes: HashMap::new(),
+            diagnostics: Vec::new(),
+            ambiguous: Vec::new(),
+            unreachable: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, hosts: Option<&DFA<Vec<u32>>>, paths: Option<&DFA<Vec<u32>>>) {
+        let clock = std::time::Instant::now();
+        self.dead_routes();
+        self.ambiguity();
+        if std::env::var_os("ZENC_TIMINGS").is_some() {
+            eprintln!("zenc:   ambiguity {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+        }
+        self.reachability(hosts, paths);
+    }
+
+    // ------------------------------------------------------------ dead routes
+
+    /// Routes whose host or path regex no normalized request matches.
+    fn dead_routes(&mut self) {
+        for (route, model) in self.policy.routes.iter().enumerate() {
+            let Some(alternative) = self
+                .layout
+                .alternatives
+                .iter()
+                .find(|a| a.route == route as u32)
+                .cloned()
+            else {
+                continue;
+            };
+            let (dim, written) = match (&model.host, &model.path) {
+                (zbin::model::HostMatch::Regex(regex), _)
+                    if self.dfas.witness(Dim::Host, alternative.host).is_none() =>
+                {
+                    (Dim::Host, regex.clone())
+                }
+                (_, zbin::model::PathMatch::Regex(regex))
+                    if self.dfas.witness(Dim::Path, alternative.path).is_none() =>
+                {
+                    (Dim::Path, regex.clone())
+                }
+                _ => continue,
+            };
+            let (what, help) = match dim {
+                Dim::Host => (
+                    "host",
+                    "hosts are matched in lower case, without port or trailing dot: write the regex in lower case, or start it with `(?i)`",
+                ),
+                Dim::Path => (
+                    "path",
+                    "paths are matched normalized (LANGUAGE.md §4.2): they start with `/`, have no empty, `.` or `..` segments, and keep only escapes of reserved bytes, in upper case",
+                ),
+            };
+            self.unreachable.push(route as u32);
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::UnreachableRoute,
+                    format!(
+                        "route `{}` is unreachable: no request {what} matches `{written}`",
+                        model.name
+                    ),
+                    self.route_spans[route],
+                    "never matches",
+                )
+                .with_help(help),
+            );
+        }
+    }
+
     fn route_name(&self, alternative: &Alternative) -> &str {
         &self.policy.routes[alternative.route as usize].name
     }
@@ -221,19 +368,17 @@ impl Analysis<'_> {
         if let Some(prefix) = self.prefixes.get(&(dim, id)) {
             return prefix.clone();
         }
-        let prefix = match dim {
-            Dim::Host => self.dfas.host(id).forced_prefix(),
-            Dim::Path => self.dfas.path(id).forced_prefix(),
-        };
+        let prefix = self.dfas.pattern(dim, id).forced_prefix();
         self.prefixes.insert((dim, id), prefix.clone());
         prefix
     }
 
     /// A string both patterns match (same class, so: same literal pattern,
-    /// or two regexes decided on their automata). `None`: disjoint.
-    fn overlap(&mut self, dim: Dim, a: u32, b: u32) -> Option<Vec<u8>> {
+    /// or two regexes decided on their automata), and whether that is
+    /// proven. `None`: disjoint.
+    fn overlap(&mut self, dim: Dim, a: u32, b: u32) -> Option<(Vec<u8>, bool)> {
         if a == b {
-            return Some(self.witness_of(dim, a));
+            return Some((self.witness_of(dim, a), true));
         }
         if !(self.is_regex(dim, a) && self.is_regex(dim, b)) {
             // Equal keys and different literal patterns: two exact names,
@@ -245,11 +390,11 @@ impl Analysis<'_> {
             return None;
         }
         match self.dfas.search2(dim, a, b, false) {
-            Search::Found(w) => Some(w),
+            Search::Found(w) => Some((w, true)),
             Search::Empty => None,
-            // Could not prove them disjoint: treat as overlapping, with
-            // what is known of a shared request.
-            Search::Undecided => Some(pa),
+            // Could not prove them disjoint: treated as overlapping (and
+            // said so), with what is known of a shared request.
+            Search::Undecided => Some((pa, false)),
         }
     }
 
@@ -265,11 +410,12 @@ impl Analysis<'_> {
             Dim::Host => match &self.layout.host_patterns[id as usize] {
                 HostPattern::Exact(name) => name.as_bytes().to_vec(),
                 HostPattern::Wildcard(suffix) => format!("a{suffix}").into_bytes(),
-                HostPattern::Regex(_) => self.dfas.host(id).witness().unwrap_or_default(),
+                // A regex no request matches is reported as dead first.
+                HostPattern::Regex(_) => self.dfas.witness(dim, id).unwrap_or_default(),
             },
             Dim::Path => match &self.layout.path_patterns[id as usize] {
                 PathPattern::Exact(path) | PathPattern::Prefix(path) => path.as_bytes().to_vec(),
-                PathPattern::Regex(_) => self.dfas.path(id).witness().unwrap_or_default(),
+                PathPattern::Regex(_) => self.dfas.witness(dim, id).unwrap_or_default(),
             },
         }
     }
@@ -315,10 +461,7 @@ impl Analysis<'_> {
                 },
             };
             if let Some(exact) = exact {
-                return match dim {
-                    Dim::Host => self.dfas.host(outer).accepts(&exact),
-                    Dim::Path => self.dfas.path(outer).accepts(&exact),
-                };
+                return self.dfas.pattern(dim, outer).accepts(&exact);
             }
         }
         matches!(self.dfas.search2(dim, inner, outer, true), Search::Empty)
@@ -363,6 +506,7 @@ impl Analysis<'_> {
                     if let Some(witness) = self.both_match(alt_a.clone(), alt_b.clone()) {
                         reported.insert(pair);
                         self.report_ambiguity(alt_a.clone(), alt_b.clone(), &witness);
+                        self.ambiguous.push((pair.0, pair.1, witness));
                     }
                 }
             }
@@ -374,14 +518,15 @@ impl Analysis<'_> {
         let conditions_a = self.layout.conditions[a.route as usize].clone();
         let conditions_b = self.layout.conditions[b.route as usize].clone();
         let (method, headers, query) = self.conditions_overlap(&conditions_a, &conditions_b)?;
-        let host = self.overlap(Dim::Host, a.host, b.host)?;
-        let path = self.overlap(Dim::Path, a.path, b.path)?;
+        let (host, host_proven) = self.overlap(Dim::Host, a.host, b.host)?;
+        let (path, path_proven) = self.overlap(Dim::Path, a.path, b.path)?;
         Some(Witness {
             host: readable(&host),
             path: readable(&path),
             method,
             headers,
             query,
+            proven: host_proven && path_proven,
         })
     }
 
@@ -464,13 +609,9 @@ impl Analysis<'_> {
         match regexes.as_slice() {
             [] => Some("1".to_string()),
             [one] => self.dfas.value(*one).witness().map(|w| readable(&w)),
-            [first, second, ..] => {
-                let a = self.dfas.value(*first).clone();
-                let b = self.dfas.value(*second);
-                // Two regex tests on one header across two routes; a third
-                // cannot occur (one test per header name per route).
-                intersection(&a, b).found().map(|w| readable(&w))
-            }
+            // Two regex tests on one header across two routes; a third
+            // cannot occur (one test per header name per route).
+            [first, second, ..] => self.dfas.values2(*first, *second, false).found().map(|w| readable(&w)),
         }
     }
 
@@ -478,13 +619,21 @@ impl Analysis<'_> {
         let (first, second) = if a.route < b.route { (a, b) } else { (b, a) };
         let first_name = self.route_name(&first).to_string();
         let second_name = self.route_name(&second).to_string();
+        let message = if witness.proven {
+            format!(
+                "routes `{first_name}` and `{second_name}` are ambiguous: both match {}",
+                witness.describe()
+            )
+        } else {
+            format!(
+                "routes `{first_name}` and `{second_name}` may be ambiguous: their regexes are too large to prove that no request matches both (such a request would start like {})",
+                witness.describe()
+            )
+        };
         self.diagnostics.push(
             Diagnostic::new(
                 Code::AmbiguousRoutes,
-                format!(
-                    "routes `{first_name}` and `{second_name}` are ambiguous: both match {}",
-                    witness.describe()
-                ),
+                message,
                 self.route_spans[second.route as usize],
                 format!("`{second_name}` matches it"),
             )
@@ -509,6 +658,9 @@ impl Analysis<'_> {
             by_route[alternative.route as usize].push(i as u32);
         }
         for (route, alternatives) in by_route.iter().enumerate() {
+            if self.unreachable.contains(&(route as u32)) {
+                continue; // dead, already reported
+            }
             let mut shadow: Option<u32> = None;
             let mut all_shadowed = !alternatives.is_empty();
             for &a in alternatives {
@@ -592,10 +744,7 @@ impl Analysis<'_> {
                 (ValueTest::Present, _) => true,
                 (ValueTest::Exact(v), ValueTest::Exact(w)) => v == w,
                 (ValueTest::Regex(r), ValueTest::Exact(w)) => self.dfas.value(*r).accepts(w.as_bytes()),
-                (ValueTest::Regex(r), ValueTest::Regex(s)) => {
-                    let narrow = self.dfas.value(*s).clone();
-                    matches!(difference(&narrow, self.dfas.value(*r)), Search::Empty)
-                }
+                (ValueTest::Regex(r), ValueTest::Regex(s)) => matches!(self.dfas.values2(*s, *r, true), Search::Empty),
                 _ => false,
             };
             if !implied {
@@ -611,6 +760,7 @@ impl Analysis<'_> {
     }
 
     fn report_unreachable(&mut self, route: u32, shadow: u32) {
+        self.unreachable.push(route);
         let shadow_alternative = self.layout.alternatives[shadow as usize].clone();
         let name = self.policy.routes[route as usize].name.clone();
         let shadow_name = self.route_name(&shadow_alternative).to_string();
