@@ -25,6 +25,7 @@ use std::path::Path;
 use crate::check::Checked;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::loader::{Program, ReadError};
+use crate::source::Span;
 
 /// The outcome of loading, checking and compiling one policy.
 #[derive(Debug)]
@@ -100,6 +101,45 @@ pub fn check_source(path: &Path, text: &str) -> Compilation {
     finish(program, diagnostics)
 }
 
+/// A combined automaton that cannot be built: pointed at the routes whose
+/// regexes go into it (literal patterns never make it grow).
+fn automaton_error(error: &emit::BuildError, checked: &Checked, program: &Program) -> Diagnostic {
+    let regex_routes: Vec<Span> = checked
+        .policy
+        .routes
+        .iter()
+        .zip(&checked.route_spans)
+        .filter(|(route, _)| match error {
+            emit::BuildError::TooLarge { automaton: "host", .. } => {
+                matches!(route.host, zbin::model::HostMatch::Regex(_))
+            }
+            _ => matches!(route.path, zbin::model::PathMatch::Regex(_)),
+        })
+        .map(|(_, span)| *span)
+        .collect();
+    let Some((&first, rest)) = regex_routes.split_first() else {
+        return Diagnostic::new(
+            Code::RegexTooLarge,
+            format!("the route automaton cannot be built: {error}"),
+            program.root_span(),
+            "while building the automata of this policy",
+        );
+    };
+    let mut diagnostic = Diagnostic::new(
+        Code::RegexTooLarge,
+        format!("the route automaton cannot be built: {error}"),
+        first,
+        "a regex of this route goes into it",
+    )
+    .with_help(
+        "each regex is small on its own, but together they multiply: anchor regexes with a literal start (`/api/...` rather than `.*api`), or turn regexes into `path prefix` and `path` conditions",
+    );
+    for span in rest.iter().take(4) {
+        diagnostic = diagnostic.with_label(*span, "and of this one");
+    }
+    diagnostic
+}
+
 fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
     // A file that did not load leaves names undefined; checking the rest
     // would bury the real error under consequences of it.
@@ -156,12 +196,7 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
                     built = Some((layout, automata));
                 }
             }
-            Err(message) => diagnostics.push(Diagnostic::new(
-                Code::RegexTooLarge,
-                format!("the route automaton cannot be built: {message}"),
-                program.root_span(),
-                "while building the automaton of this policy",
-            )),
+            Err(error) => diagnostics.push(automaton_error(&error, checked, &program)),
         }
     }
     diagnostics.sort_by_key(|d| (d.primary_span().file, d.primary_span().start));
@@ -172,5 +207,47 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
         built,
         stats,
         diagnostics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_automaton_too_large_points_at_the_routes_whose_regexes_go_into_it() {
+        let text = r#"listen "127.0.0.1:8080"
+route plain { path prefix "/p"; respond 200 }
+route first { path regex r"/a/.*x"; respond 200 }
+route hosts { host regex r"[a-z]+\.com"; respond 200 }
+route second { path regex r"/b/.*y"; respond 200 }
+"#;
+        let compilation = check_source(Path::new("site.zen"), text);
+        let checked = compilation.checked.as_ref().expect("checks");
+        let error = emit::BuildError::TooLarge {
+            automaton: "path",
+            cap: 128 << 20,
+        };
+        let diagnostic = automaton_error(&error, checked, &compilation.program);
+        assert_eq!(diagnostic.code, Code::RegexTooLarge);
+        assert_eq!(
+            diagnostic.message,
+            "the route automaton cannot be built: the path automaton would be larger than 128 MiB"
+        );
+        let named: Vec<&str> = diagnostic
+            .labels
+            .iter()
+            .map(|l| &text[l.span.start..l.span.end])
+            .collect();
+        assert_eq!(named, ["first", "second"]);
+        let host_error = emit::BuildError::TooLarge {
+            automaton: "host",
+            cap: 128 << 20,
+        };
+        let diagnostic = automaton_error(&host_error, checked, &compilation.program);
+        assert_eq!(
+            &text[diagnostic.labels[0].span.start..diagnostic.labels[0].span.end],
+            "hosts"
+        );
     }
 }

@@ -2,16 +2,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
-use support::{scratch, stderr, stdout, zenc, zenc_with_input};
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path.display().to_string()
-}
+use support::{scratch, stderr, stdout, write, zenc, zenc_with_input};
 
 const CLEAN: &str = "listen \"127.0.0.1:8080\"\nroute a {\n    path \"/\"\n    respond 200 \"ok\"\n}\n";
 const UNUSED: &str =

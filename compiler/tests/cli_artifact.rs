@@ -4,7 +4,9 @@ mod support;
 
 use std::path::Path;
 
-use support::{scratch, stderr, stdout, zenc};
+use std::process::Command;
+
+use support::{scratch, stderr, stdout, write, zenc};
 
 const FIXTURE: &str = "tests/fixtures/golden.zen";
 
@@ -236,4 +238,49 @@ fn inspect_describes_and_refuses() {
     let out = zenc(&["inspect", "/nonexistent.zbin"]);
     assert_eq!(out.status.code(), Some(2));
     let _ = Path::new(FIXTURE);
+}
+
+#[test]
+fn where_a_build_runs_does_not_change_the_bytes() {
+    // The policy imports a file from beside its own directory and names a
+    // static root there: every path in the artifact is stored relative.
+    let dir = scratch("reproducible");
+    std::fs::create_dir_all(dir.join("site")).unwrap();
+    std::fs::create_dir_all(dir.join("shared/public")).unwrap();
+    write(
+        &dir.join("shared"),
+        "routes.zen",
+        "route files {\n    path prefix \"/files/\"\n    static \"./public\"\n}\n",
+    );
+    write(
+        &dir.join("site"),
+        "site.zen",
+        "import \"../shared/routes.zen\"\n\nlisten \"127.0.0.1:8080\"\n",
+    );
+    let build_in = |cwd: &Path, source: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_zenc"))
+            .args(["build", source])
+            .current_dir(cwd)
+            .output()
+            .expect("zenc runs");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read(dir.join("site/site.zbin")).expect("artifact written")
+    };
+    let from_above = build_in(&dir, "site/site.zen");
+    let from_beside = build_in(&dir.join("site"), "site.zen");
+    let from_elsewhere = build_in(&dir.join("shared"), "../site/site.zen");
+    assert!(
+        from_above == from_beside,
+        "building from another directory changed the artifact"
+    );
+    assert!(
+        from_above == from_elsewhere,
+        "building from another directory changed the artifact"
+    );
+    let inspected = zenc(&["inspect", dir.join("site/site.zbin").to_str().unwrap()]);
+    assert!(
+        stdout(&inspected).contains("../shared/routes.zen"),
+        "{}",
+        stdout(&inspected)
+    );
 }

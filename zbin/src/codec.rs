@@ -1,13 +1,15 @@
 //! The one place that knows how metadata is encoded (bincode 2, standard
 //! configuration), so the encoding can change without touching anything
-//! else. Decoding is bounded by the section's length: a hostile length
-//! prefix cannot make it allocate more than the file holds.
+//! else. Decoding is bounded: the containers it reads may claim at most
+//! `DECODE_LIMIT` bytes in all, so a hostile length prefix is refused
+//! rather than followed (a claim under the limit reserves memory it never
+//! fills: decoding fails as soon as the section runs out of bytes).
 
 use crate::error::ArtifactError;
 use crate::table::Meta;
 
-/// Upper bound on what decoding may claim for containers: a hostile length
-/// prefix fails here instead of allocating. A policy of 10,000 routes
+/// Upper bound on what decoding may claim for containers, in all: a
+/// hostile length prefix past it fails at once. A policy of 10,000 routes
 /// claims a few MiB.
 const DECODE_LIMIT: usize = 128 << 20;
 

@@ -225,7 +225,7 @@ pub struct Findings {
 /// `zenc check` reports, as data.
 pub fn findings(policy: &Policy) -> Result<Findings, String> {
     let layout = layout(policy);
-    let automata = crate::emit::build_automata(&layout)?;
+    let automata = crate::emit::build_automata(&layout).map_err(|e| e.to_string())?;
     let spans = vec![Span::new(crate::source::FileId(0), 0, 0); policy.routes.len()];
     let mut analysis = Analysis::new(policy, &layout, &spans);
     analysis.run(automata.hosts.as_ref(), automata.paths.as_ref());
