@@ -113,9 +113,13 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
         query: request.query.as_deref(),
         headers: &request.headers,
     };
+    // Best key first; a route matched by two of its host names is listed
+    // once, with the better key (the one that competes).
+    let mut seen = std::collections::HashSet::new();
     outcome.candidates = program
         .candidates(&matcher_request)
         .into_iter()
+        .filter(|(_, alternative)| seen.insert(alternative.route))
         .map(|(_, alternative)| Candidate {
             route: policy.routes[alternative.route as usize].name.clone(),
             key: alternative.key,

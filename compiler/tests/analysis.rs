@@ -249,3 +249,23 @@ test "everything else is the site" {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(report.unreached.is_empty());
 }
+
+#[test]
+fn explain_lists_a_route_once_with_its_best_key() {
+    let text =
+        "listen \"127.0.0.1:8080\"\nroute site {\n    host \"a.example.com\" \"*.example.com\"\n    respond 200\n}\n";
+    let compilation = zenc::check_source(Path::new("once.zen"), text);
+    let bytes = zbin::AlignedBytes::new(&compilation.artifact().expect("artifact"));
+    let program = zbin::Program::from_bytes(bytes.as_bytes()).expect("loads");
+    let request = zenc::evaluate::RequestSpec {
+        method: "GET".into(),
+        scheme: "http".into(),
+        authority: "a.example.com".into(),
+        path: "/".into(),
+        query: None,
+        headers: Vec::new(),
+    };
+    let outcome = zenc::evaluate::evaluate(&program, &request);
+    assert_eq!(outcome.candidates.len(), 1, "{:?}", outcome.candidates);
+    assert_eq!(outcome.candidates[0].key.host_class, zbin::table::Class::Exact);
+}

@@ -119,6 +119,102 @@ fn policy() -> impl Strategy<Value = Policy> {
     })
 }
 
+/// The automaton's winner is the reference's (one of its tied winners
+/// where the set is ambiguous), and explain's candidates agree.
+fn agree(policy: &Policy, probes: &[Probe]) -> Result<(), TestCaseError> {
+    let bytes = zenc::emit::artifact_for(policy).expect("builds");
+    let aligned = zbin::AlignedBytes::new(&bytes);
+    let program = zbin::Program::from_bytes(aligned.as_bytes()).expect("loads");
+    let reference = zenc::reference::ReferenceMatcher::new(policy);
+    for probe in probes.iter().cloned() {
+        let headers = probe.headers();
+        let request = probe.request(&headers);
+        let found = program.lookup(&request);
+        match reference.winners(&request) {
+            None => prop_assert!(
+                found.is_none(),
+                "automaton matched {:?} for {:?}, reference nothing",
+                found,
+                probe
+            ),
+            Some((key, routes)) => {
+                let found = found.ok_or_else(|| {
+                    TestCaseError::fail(format!("automaton matched nothing for {probe:?}, reference {routes:?}"))
+                })?;
+                prop_assert_eq!(found.key, key, "key differs for {:?}", probe);
+                prop_assert!(
+                    routes.contains(&found.route),
+                    "automaton chose r{} for {:?}, reference {:?}",
+                    found.route,
+                    probe,
+                    routes
+                );
+            }
+        }
+        // `explain`'s candidate list agrees with the winner.
+        let candidates = program.candidates(&request);
+        prop_assert_eq!(candidates.first().map(|(_, a)| a.key), found.map(|m| m.key));
+        // Templates read captures of the winner's regex: never a panic.
+        if let Some(found) = found {
+            let _ = program.captures(found.route, probe.path);
+        }
+    }
+    Ok(())
+}
+
+/// Up to 40 routes that mostly share a path and a key, each wanting one
+/// value of `x-t`, of `q` or a method, some with a second condition.
+fn crowded_policy() -> impl Strategy<Value = Policy> {
+    let route = (
+        prop::sample::select(vec![PathMatch::Prefix("/a".to_string()), PathMatch::Any]),
+        0u32..2,
+        prop_oneof![
+            (0u8..6).prop_map(|v| (Some(v.to_string()), None, Vec::new())),
+            (0u8..6).prop_map(|v| (None, Some(v.to_string()), Vec::new())),
+            prop::sample::subsequence(vec!["GET", "POST", "PUT", "M1"], 1..=2).prop_map(|m| (
+                None,
+                None,
+                m.into_iter().map(str::to_string).collect()
+            )),
+        ],
+        prop::bool::weighted(0.2),
+    );
+    prop::collection::vec(route, 8..40).prop_map(|routes| Policy {
+        routes: routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, (path, priority, (header, query, methods), extra))| Route {
+                name: format!("r{i}"),
+                priority,
+                host: HostMatch::Any,
+                path,
+                methods,
+                headers: header
+                    .map(|v| HeaderMatch {
+                        name: "x-t".to_string(),
+                        value: ValueMatch::Exact(v),
+                    })
+                    .into_iter()
+                    .chain(extra.then(|| HeaderMatch {
+                        name: "x-e".to_string(),
+                        value: ValueMatch::Present,
+                    }))
+                    .collect(),
+                queries: query
+                    .map(|v| QueryMatch {
+                        name: "q".to_string(),
+                        value: Some(v),
+                    })
+                    .into_iter()
+                    .collect(),
+                action: Action::NotFound,
+                modifiers: Modifiers::default(),
+            })
+            .collect(),
+        ..Policy::default()
+    })
+}
+
 #[derive(Debug, Clone)]
 struct Probe {
     method: &'static str,
@@ -129,14 +225,30 @@ struct Probe {
     query: Option<&'static str>,
 }
 
+impl Probe {
+    fn headers(&self) -> Vec<(String, String)> {
+        self.header.iter().map(|v| ("x-t".to_string(), v.to_string())).collect()
+    }
+
+    fn request<'r>(&'r self, headers: &'r Vec<(String, String)>) -> zbin::Request<'r> {
+        zbin::Request {
+            method: self.method,
+            host: self.host,
+            path: self.path,
+            query: self.query,
+            headers,
+        }
+    }
+}
+
 fn probe() -> impl Strategy<Value = Probe> {
     (
-        prop::sample::select(vec!["GET", "POST", "PUT"]),
+        prop::sample::select(vec!["GET", "POST", "PUT", "M1"]),
         prop::sample::select(HOSTS.to_vec()),
         prop::sample::select(PATHS.to_vec()),
-        prop::collection::vec(prop::sample::select(vec!["1", "12", "x", ""]), 0..3),
+        prop::collection::vec(prop::sample::select(vec!["1", "12", "x", "", "0", "3", "5"]), 0..3),
         prop::option::of(prop::sample::select(vec![
-            "q=1", "q=2", "q", "a=1&q=1", "q=%31", "q=1&q=2", "q=2&q=1",
+            "q=1", "q=2", "q", "a=1&q=1", "q=%31", "q=1&q=2", "q=2&q=1", "q=0", "q=4&q=5",
         ])),
     )
         .prop_map(|(method, host, path, header, query)| Probe {
@@ -153,37 +265,15 @@ proptest! {
 
     #[test]
     fn automaton_agrees_with_the_reference(policy in policy(), probes in prop::collection::vec(probe(), 1..24)) {
-        let bytes = zenc::emit::artifact_for(&policy).expect("builds");
-        let aligned = zbin::AlignedBytes::new(&bytes);
-        let program = zbin::Program::from_bytes(aligned.as_bytes()).expect("loads");
-        let reference = zenc::reference::ReferenceMatcher::new(&policy);
-        for probe in probes {
-            let headers: Vec<(String, String)> =
-                probe.header.iter().map(|v| ("x-t".to_string(), v.to_string())).collect();
-            let request = zbin::Request {
-                method: probe.method,
-                host: probe.host,
-                path: probe.path,
-                query: probe.query,
-                headers: &headers,
-            };
-            let found = program.lookup(&request);
-            match reference.winners(&request) {
-                None => prop_assert!(found.is_none(), "automaton matched {:?} for {:?}, reference nothing", found, probe),
-                Some((key, routes)) => {
-                    let found = found.ok_or_else(|| TestCaseError::fail(format!("automaton matched nothing for {probe:?}, reference {routes:?}")))?;
-                    prop_assert_eq!(found.key, key, "key differs for {:?}", probe);
-                    prop_assert!(routes.contains(&found.route), "automaton chose r{} for {:?}, reference {:?}", found.route, probe, routes);
-                }
-            }
-            // `explain`'s candidate list agrees with the winner.
-            let candidates = program.candidates(&request);
-            prop_assert_eq!(candidates.first().map(|(_, a)| a.key), found.map(|m| m.key));
-            // Templates read captures of the winner's regex: never a panic.
-            if let Some(found) = found {
-                let _ = program.captures(found.route, probe.path);
-            }
-        }
+        agree(&policy, &probes)?;
+    }
+
+    // Many routes of one key on one path, told apart by values of a
+    // header, a query parameter or the method: the runs the compiler
+    // indexes, held to the same reference.
+    #[test]
+    fn indexed_runs_agree_with_the_reference(policy in crowded_policy(), probes in prop::collection::vec(probe(), 1..24)) {
+        agree(&policy, &probes)?;
     }
 
     #[test]
@@ -210,15 +300,8 @@ proptest! {
         // Accepted: every request has one winner.
         if findings.ambiguous.is_empty() {
             for probe in probes {
-                let headers: Vec<(String, String)> =
-                    probe.header.iter().map(|v| ("x-t".to_string(), v.to_string())).collect();
-                let request = zbin::Request {
-                    method: probe.method,
-                    host: probe.host,
-                    path: probe.path,
-                    query: probe.query,
-                    headers: &headers,
-                };
+                let headers = probe.headers();
+                let request = probe.request(&headers);
                 if let Some((_, winners)) = reference.winners(&request) {
                     prop_assert_eq!(winners.len(), 1, "{:?} has tied winners {:?}", probe, winners);
                 }

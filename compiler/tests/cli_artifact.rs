@@ -218,7 +218,7 @@ fn inspect_describes_and_refuses() {
     let text = stdout(&out);
     for expected in [
         "zentinel artifact, verified",
-        "format version   1",
+        &format!("format version   {}", zbin::format::FORMAT_VERSION),
         "source digest    sha256 ",
         "golden.zen",
         "metadata",
@@ -229,9 +229,9 @@ fn inspect_describes_and_refuses() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
-    let out = zenc(&["inspect", "../snapshots/artifacts/format-version-0.zbin"]);
+    let out = zenc(&["inspect", "../snapshots/artifacts/format-version-1.zbin"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("format version 0"));
+    assert!(stderr(&out).contains("format version 1"), "{}", stderr(&out));
     let out = zenc(&["inspect", FIXTURE]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not a zentinel artifact"));

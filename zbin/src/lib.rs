@@ -19,7 +19,7 @@ pub mod table;
 
 pub use error::ArtifactError;
 pub use format::AlignedBytes;
-pub use matcher::{HeaderSource, Match, Request};
+pub use matcher::{HeaderSource, LookupTrace, Match, Request};
 pub use program::Program;
 
 /// The regex syntax every side uses: bytes, ASCII classes, `(?i)` for

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use crate::model::{Template, TemplatePart, TemplateVar};
 use crate::program::Program;
-use crate::table::{Alternative, Conditions, Key, ValueTest, ANY};
+use crate::table::{Alternative, Bucket, Conditions, Discriminator, Key, Run, ValueTest, ANY};
 
 /// Header values of a request, however the caller stores them.
 ///
@@ -61,6 +61,39 @@ pub struct Request<'r> {
     /// The raw query string, without `?`.
     pub query: Option<&'r str>,
     pub headers: &'r dyn HeaderSource,
+}
+
+/// What a lookup did, counted: how it stays cheap is tested, not assumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LookupTrace {
+    /// Bytes of host and path the automata stepped over.
+    pub bytes: usize,
+    /// Buckets (pattern pairs) visited.
+    pub buckets: usize,
+    /// Alternatives whose method, header and query conditions were tested.
+    pub tested: usize,
+}
+
+/// Receives what a lookup does; `()` ignores it (the hot path), a
+/// `LookupTrace` counts it.
+trait Tracer {
+    fn bytes(&mut self, _n: usize) {}
+    fn bucket(&mut self) {}
+    fn tested(&mut self) {}
+}
+
+impl Tracer for () {}
+
+impl Tracer for LookupTrace {
+    fn bytes(&mut self, n: usize) {
+        self.bytes += n;
+    }
+    fn bucket(&mut self) {
+        self.buckets += 1;
+    }
+    fn tested(&mut self) {
+        self.tested += 1;
+    }
 }
 
 /// The winning alternative of a lookup.
@@ -131,21 +164,34 @@ impl Program<'_> {
 
     /// The route that wins for `request`, if any.
     pub fn lookup(&self, request: &Request<'_>) -> Option<Match> {
-        let host_state = self
-            .hosts
-            .as_ref()
-            .and_then(|a| a.final_state(request.host.bytes().rev()).map(|s| (a, s)));
-        let path_state = self
-            .paths
-            .as_ref()
-            .and_then(|a| a.final_state(request.path.bytes()).map(|s| (a, s)));
+        self.lookup_with(request, &mut ())
+    }
+
+    /// `lookup`, counting what it does.
+    pub fn lookup_traced(&self, request: &Request<'_>) -> (Option<Match>, LookupTrace) {
+        let mut trace = LookupTrace::default();
+        let found = self.lookup_with(request, &mut trace);
+        (found, trace)
+    }
+
+    #[inline]
+    fn lookup_with(&self, request: &Request<'_>, tracer: &mut impl Tracer) -> Option<Match> {
+        let host_state = self.hosts.as_ref().and_then(|a| {
+            tracer.bytes(request.host.len());
+            a.final_state(request.host.bytes().rev()).map(|s| (a, s))
+        });
+        let path_state = self.paths.as_ref().and_then(|a| {
+            tracer.bytes(request.path.len());
+            a.final_state(request.path.bytes()).map(|s| (a, s))
+        });
         let mut best: Option<Match> = None;
         let hosts = std::iter::once(ANY).chain(host_state.into_iter().flat_map(|(a, s)| a.patterns(s)));
         for host in hosts {
             let paths = std::iter::once(ANY).chain(path_state.into_iter().flat_map(|(a, s)| a.patterns(s)));
             for path in paths {
                 if let Some(bucket) = self.buckets.get(host, path) {
-                    self.best_in(&self.meta.buckets[bucket as usize].alternatives, request, &mut best);
+                    tracer.bucket();
+                    self.best_in(&self.meta.buckets[bucket as usize], request, &mut best, tracer);
                 }
             }
         }
@@ -153,25 +199,72 @@ impl Program<'_> {
     }
 
     /// Improves `best` with the first alternative of `bucket` that ranks
-    /// above it and whose conditions hold.
+    /// above it and whose conditions hold; an indexed run is searched by
+    /// its discriminator rather than walked.
     #[inline]
-    fn best_in(&self, bucket: &[u32], request: &Request<'_>, best: &mut Option<Match>) {
-        {
-            for &a in bucket {
-                let alternative = &self.meta.alternatives[a as usize];
-                if best.is_some_and(|b| b.key >= alternative.key) {
-                    break; // the rest of this bucket ranks lower still
-                }
-                if self.conditions_hold(&self.meta.conditions[alternative.route as usize], request) {
-                    *best = Some(Match {
-                        route: alternative.route,
-                        alternative: a,
-                        key: alternative.key,
-                    });
+    fn best_in(&self, bucket: &Bucket, request: &Request<'_>, best: &mut Option<Match>, tracer: &mut impl Tracer) {
+        let alternatives = &bucket.alternatives;
+        let mut runs = bucket.runs.iter().peekable();
+        let mut i = 0;
+        while let Some(&a) = alternatives.get(i) {
+            let alternative = &self.meta.alternatives[a as usize];
+            if best.is_some_and(|b| b.key >= alternative.key) {
+                break; // the rest of this bucket ranks lower still
+            }
+            if let Some(run) = runs.next_if(|r| r.start as usize == i) {
+                if let Some(found) = self.search_run(alternatives, run, request, tracer) {
+                    *best = Some(found);
                     break;
                 }
+                i += run.len as usize;
+                continue;
             }
+            if let Some(found) = self.try_alternative(a, request, tracer) {
+                *best = Some(found);
+                break;
+            }
+            i += 1;
         }
+    }
+
+    /// The alternative at `a`, if its conditions hold for `request`.
+    #[inline]
+    fn try_alternative(&self, a: u32, request: &Request<'_>, tracer: &mut impl Tracer) -> Option<Match> {
+        tracer.tested();
+        let alternative = &self.meta.alternatives[a as usize];
+        self.conditions_hold(&self.meta.conditions[alternative.route as usize], request)
+            .then_some(Match {
+                route: alternative.route,
+                alternative: a,
+                key: alternative.key,
+            })
+    }
+
+    /// The alternative of an indexed run that matches, if any: those that
+    /// want the request's value of the run's discriminator, then those
+    /// that want none.
+    fn search_run(
+        &self,
+        alternatives: &[u32],
+        run: &Run,
+        request: &Request<'_>,
+        tracer: &mut impl Tracer,
+    ) -> Option<Match> {
+        let value: Option<Cow<'_, [u8]>> = match &run.on {
+            Discriminator::Header(name) => request.headers.value(name),
+            Discriminator::Query(name) => request.query.and_then(|q| query_value(q, name)).map(|v| match v {
+                Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+            }),
+            Discriminator::Method => Some(Cow::Borrowed(request.method.as_bytes())),
+        };
+        let wanting = value
+            .and_then(|value| run.values.binary_search_by(|(v, _)| v.as_bytes().cmp(&value)).ok())
+            .map_or(&[][..], |found| run.values[found].1.as_slice());
+        wanting
+            .iter()
+            .chain(&run.rest)
+            .find_map(|&position| self.try_alternative(alternatives[position as usize], request, tracer))
     }
 
     /// Every alternative that matches `request`, greatest key first: what

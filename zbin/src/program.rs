@@ -237,6 +237,7 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
         {
             return Err(ArtifactError::inconsistent("a bucket is not in precedence order"));
         }
+        validate_runs(meta, bucket)?;
     }
     for conditions in &meta.conditions {
         for header in &conditions.headers {
@@ -305,6 +306,44 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
                 "upstream `{}` has no server",
                 upstream.name
             )));
+        }
+    }
+    Ok(())
+}
+
+/// A bucket's indexed runs: in order, apart, within the bucket, of equal
+/// keys, and covering every position of the run exactly as the matcher
+/// needs (each position once in `rest` or under each value it wants).
+fn validate_runs(meta: &Meta, bucket: &crate::table::Bucket) -> Result<(), ArtifactError> {
+    let bad = |what: &str| Err(ArtifactError::inconsistent(format!("an indexed run {what}")));
+    let mut end = 0u64;
+    for run in &bucket.runs {
+        let (start, len) = (u64::from(run.start), u64::from(run.len));
+        if start < end || len < 2 || start + len > bucket.alternatives.len() as u64 {
+            return bad("is out of place");
+        }
+        end = start + len;
+        let members = &bucket.alternatives[run.start as usize..end as usize];
+        let key = meta.alternatives[members[0] as usize].key;
+        if members.iter().any(|&a| meta.alternatives[a as usize].key != key) {
+            return bad("mixes keys");
+        }
+        if run.values.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return bad("is not sorted");
+        }
+        let mut seen = vec![false; members.len()];
+        let positions = run.rest.iter().chain(run.values.iter().flat_map(|(_, p)| p));
+        for &position in positions {
+            let Some(slot) = (position as u64)
+                .checked_sub(start)
+                .and_then(|i| seen.get_mut(i as usize))
+            else {
+                return bad("names a position outside it");
+            };
+            *slot = true;
+        }
+        if seen.contains(&false) {
+            return bad("leaves an alternative out");
         }
     }
     Ok(())

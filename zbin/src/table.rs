@@ -134,7 +134,40 @@ pub struct Bucket {
     pub host: u32,
     pub path: u32,
     pub alternatives: Vec<u32>,
+    /// Indexed runs of `alternatives`, in order and apart.
+    pub runs: Vec<Run>,
 }
+
+/// A run of a bucket's alternatives with equal keys, most of which want an
+/// exact value of one `on`: a lookup reads that value once and tests only
+/// the alternatives that want it, and those that want none (`rest`),
+/// instead of the whole run. The analysis proves that no request matches
+/// two routes of a run, so which of them is tested first never matters.
+/// (1,000 tenants told apart by one header cost a lookup one search.)
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Run {
+    /// Positions in the bucket's `alternatives`: `start..start + len`.
+    pub start: u32,
+    pub len: u32,
+    pub on: Discriminator,
+    /// Each wanted value with the positions that want it, sorted by value.
+    pub values: Vec<(String, Vec<u32>)>,
+    /// Positions with no exact test on `on`.
+    pub rest: Vec<u32>,
+}
+
+/// What a run is indexed by.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum Discriminator {
+    /// A header's value (lowercase name).
+    Header(String),
+    /// A query parameter's value.
+    Query(String),
+    Method,
+}
+
+/// Runs shorter than this are tested one by one: an index would not pay.
+pub const RUN_INDEX_MIN: usize = 8;
 
 /// The conditions checked after the automata: method, headers, query.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use zbin::model::{self, HostMatch, HostName, PathMatch, Route};
-use zbin::table::{Alternative, Bucket, Class, Conditions, HeaderTest, Key, ValueTest, ANY};
+use zbin::table::{
+    Alternative, Bucket, Class, Conditions, Discriminator, HeaderTest, Key, Run, ValueTest, ANY, RUN_INDEX_MIN,
+};
 
 /// A checked regex, ready to be wrapped in a larger pattern.
 fn embeddable(regex: &str) -> String {
@@ -196,6 +198,7 @@ pub fn layout(policy: &model::Policy) -> Layout {
             Bucket {
                 host,
                 path,
+                runs: index_runs(&members, &alternatives, &conditions),
                 alternatives: members,
             }
         })
@@ -209,6 +212,127 @@ pub fn layout(policy: &model::Policy) -> Layout {
         buckets,
         value_regexes: values.items,
     }
+}
+
+/// The exact values alternative conditions `c` want of `on` (several for a
+/// `method` line); empty when it wants none.
+fn wanted<'c>(c: &'c Conditions, on: &Discriminator) -> Vec<&'c str> {
+    match on {
+        Discriminator::Header(name) => c
+            .headers
+            .iter()
+            .filter(|h| &h.name == name)
+            .filter_map(|h| match &h.test {
+                ValueTest::Exact(v) => Some(v.as_str()),
+                _ => None,
+            })
+            .collect(),
+        Discriminator::Query(name) => c
+            .queries
+            .iter()
+            .filter(|q| &q.name == name)
+            .filter_map(|q| q.value.as_deref())
+            .collect(),
+        Discriminator::Method => c.methods.iter().map(String::as_str).collect(),
+    }
+}
+
+/// How a set of alternatives splits by one discriminator: the values
+/// they want, each with the indices (into the set) of those that want it,
+/// and the indices of those that want none.
+pub struct Split {
+    pub on: Discriminator,
+    pub values: std::collections::BTreeMap<String, Vec<usize>>,
+    pub rest: Vec<usize>,
+}
+
+/// Splits `set` by the discriminator most of its alternatives test
+/// exactly, when at least `min` do. Two alternatives in different value
+/// groups never match one request (one value per header, per query
+/// parameter, one method), which both the index of a run and the
+/// ambiguity analysis rely on.
+pub fn split_by_discriminator(
+    set: &[u32],
+    alternatives: &[Alternative],
+    conditions: &[Conditions],
+    min: usize,
+) -> Option<Split> {
+    let conditions_of = |a: u32| &conditions[alternatives[a as usize].route as usize];
+    // Every discriminator some alternative tests, and how many test it;
+    // the most tested wins (ties go to the first in a fixed order).
+    let mut counts: Vec<(Discriminator, usize)> = Vec::new();
+    for &a in set {
+        let c = conditions_of(a);
+        let tested = c
+            .headers
+            .iter()
+            .filter(|h| matches!(h.test, ValueTest::Exact(_)))
+            .map(|h| Discriminator::Header(h.name.clone()))
+            .chain(
+                c.queries
+                    .iter()
+                    .filter(|q| q.value.is_some())
+                    .map(|q| Discriminator::Query(q.name.clone())),
+            )
+            .chain((!c.methods.is_empty()).then_some(Discriminator::Method));
+        for on in tested {
+            match counts.iter_mut().find(|(d, _)| *d == on) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((on, 1)),
+            }
+        }
+    }
+    counts.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)))
+    });
+    let (on, _) = counts.into_iter().next().filter(|(_, n)| *n >= min)?;
+    let mut values: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    let mut rest = Vec::new();
+    for (index, &a) in set.iter().enumerate() {
+        let wants = wanted(conditions_of(a), &on);
+        if wants.is_empty() {
+            rest.push(index);
+        }
+        for value in wants {
+            values.entry(value.to_string()).or_default().push(index);
+        }
+    }
+    Some(Split { on, values, rest })
+}
+
+/// Indexes the long runs of equal keys in a bucket's `members` (sorted,
+/// greatest key first) by the discriminator most of the run tests.
+fn index_runs(members: &[u32], alternatives: &[Alternative], conditions: &[Conditions]) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < members.len() {
+        let key = alternatives[members[start] as usize].key;
+        let len = members[start..]
+            .iter()
+            .take_while(|&&a| alternatives[a as usize].key == key)
+            .count();
+        let run = &members[start..start + len];
+        if let Some(split) = (len >= RUN_INDEX_MIN)
+            .then(|| split_by_discriminator(run, alternatives, conditions, RUN_INDEX_MIN))
+            .flatten()
+        {
+            let position = |index: usize| (start + index) as u32;
+            runs.push(Run {
+                start: start as u32,
+                len: len as u32,
+                on: split.on,
+                values: split
+                    .values
+                    .into_iter()
+                    .map(|(value, indices)| (value, indices.into_iter().map(position).collect()))
+                    .collect(),
+                rest: split.rest.into_iter().map(position).collect(),
+            });
+        }
+        start += len;
+    }
+    runs
 }
 
 fn intern_path(paths: &mut Interner<PathPattern>, pattern: PathPattern) -> (u32, (Class, u32)) {

@@ -490,27 +490,56 @@ impl<'a> Analysis<'a> {
         groups.sort();
         let mut reported: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
         for group in groups {
-            for (n, &a) in group.iter().enumerate() {
-                for &b in &group[n + 1..] {
-                    let (alt_a, alt_b) = (
-                        &self.layout.alternatives[a as usize],
-                        &self.layout.alternatives[b as usize],
-                    );
-                    if alt_a.route == alt_b.route {
-                        continue;
-                    }
-                    let pair = (alt_a.route.min(alt_b.route), alt_a.route.max(alt_b.route));
-                    if reported.contains(&pair) {
-                        continue;
-                    }
-                    if let Some(witness) = self.both_match(alt_a.clone(), alt_b.clone()) {
-                        reported.insert(pair);
-                        self.report_ambiguity(alt_a.clone(), alt_b.clone(), &witness);
-                        self.ambiguous.push((pair.0, pair.1, witness));
-                    }
+            for (a, b) in self.pairs_that_may_overlap(&group) {
+                let (alt_a, alt_b) = (
+                    &self.layout.alternatives[a as usize],
+                    &self.layout.alternatives[b as usize],
+                );
+                if alt_a.route == alt_b.route {
+                    continue;
+                }
+                let pair = (alt_a.route.min(alt_b.route), alt_a.route.max(alt_b.route));
+                if reported.contains(&pair) {
+                    continue;
+                }
+                if let Some(witness) = self.both_match(alt_a.clone(), alt_b.clone()) {
+                    reported.insert(pair);
+                    self.report_ambiguity(alt_a.clone(), alt_b.clone(), &witness);
+                    self.ambiguous.push((pair.0, pair.1, witness));
                 }
             }
         }
+    }
+
+    /// The pairs of `group` (alternatives of one key) that could match one
+    /// request. Split by a header, query parameter or method that most of
+    /// them want an exact value of, only those that want the same value,
+    /// or none, can: a thousand tenants told apart by a header cost a
+    /// thousand comparisons, not half a million.
+    fn pairs_that_may_overlap(&self, group: &[u32]) -> Vec<(u32, u32)> {
+        let all_pairs = |members: &[usize], out: &mut Vec<(usize, usize)>| {
+            for (n, &i) in members.iter().enumerate() {
+                for &j in &members[n + 1..] {
+                    out.push((i.min(j), i.max(j)));
+                }
+            }
+        };
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        match layout::split_by_discriminator(group, &self.layout.alternatives, &self.layout.conditions, 2) {
+            None => all_pairs(&(0..group.len()).collect::<Vec<_>>(), &mut pairs),
+            Some(split) => {
+                for members in split.values.values() {
+                    all_pairs(members, &mut pairs);
+                }
+                for &r in &split.rest {
+                    pairs.extend((0..group.len()).filter(|&j| j != r).map(|j| (r.min(j), r.max(j))));
+                }
+                // A `method` line puts one alternative under several values.
+                pairs.sort_unstable();
+                pairs.dedup();
+            }
+        }
+        pairs.into_iter().map(|(i, j)| (group[i], group[j])).collect()
     }
 
     /// A request both alternatives match, if there is one.
@@ -518,7 +547,14 @@ impl<'a> Analysis<'a> {
         let conditions_a = self.layout.conditions[a.route as usize].clone();
         let conditions_b = self.layout.conditions[b.route as usize].clone();
         let (method, headers, query) = self.conditions_overlap(&conditions_a, &conditions_b)?;
-        let (host, host_proven) = self.overlap(Dim::Host, a.host, b.host)?;
+        let (mut host, host_proven) = self.overlap(Dim::Host, a.host, b.host)?;
+        // A host one of the routes matches better by another of its names
+        // (`a.com` for `*.com` beside `a.com`) shows no tie: try others.
+        if self.outranked(&a, &host) || self.outranked(&b, &host) {
+            if let Some(better) = self.untaken_wildcard_host(&a, &b) {
+                host = better;
+            }
+        }
         let (path, path_proven) = self.overlap(Dim::Path, a.path, b.path)?;
         Some(Witness {
             host: readable(&host),
@@ -528,6 +564,33 @@ impl<'a> Analysis<'a> {
             query,
             proven: host_proven && path_proven,
         })
+    }
+
+    /// Whether another alternative of `alternative`'s route, with a
+    /// greater key, matches `host` too (the path is the route's own).
+    fn outranked(&mut self, alternative: &Alternative, host: &[u8]) -> bool {
+        let others: Vec<Alternative> = self
+            .layout
+            .alternatives
+            .iter()
+            .filter(|o| o.route == alternative.route && o.key > alternative.key)
+            .cloned()
+            .collect();
+        others
+            .iter()
+            .any(|o| self.dfas.pattern(Dim::Host, o.host).accepts(host))
+    }
+
+    /// For two alternatives on one wildcard: a host under it that neither
+    /// route matches better by another name.
+    fn untaken_wildcard_host(&mut self, a: &Alternative, b: &Alternative) -> Option<Vec<u8>> {
+        let HostPattern::Wildcard(suffix) = self.layout.host_patterns.get(a.host as usize)? else {
+            return None;
+        };
+        let suffix = suffix.clone();
+        (b'a'..=b'z')
+            .map(|label| [&[label][..], suffix.as_bytes()].concat())
+            .find(|host| !self.outranked(a, host) && !self.outranked(b, host))
     }
 
     /// A method, headers and query that satisfy both sets of conditions.

@@ -359,10 +359,16 @@ impl Checker<'_> {
     pub(super) fn method(&mut self, method: &Ident) -> Option<String> {
         let value = method.node.as_str();
         let upper = value.to_ascii_uppercase();
-        if value == upper && value.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_') {
+        // A token (RFC 9110) of capitals: `GET`, `VERSION-CONTROL`, `M2`.
+        let method_like = |m: &str| {
+            m.starts_with(|c: char| c.is_ascii_uppercase())
+                && m.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        };
+        if value == upper && method_like(value) {
             return Some(upper);
         }
-        let help = if upper.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_') {
+        let help = if method_like(&upper) {
             format!("methods are case-sensitive: write `{upper}`")
         } else {
             "methods are uppercase letters, such as `GET` or `POST`".to_string()
