@@ -1,10 +1,12 @@
-//! The actions answered without an upstream: `respond`, `redirect` and
-//! `static`. Each writes a whole response on the downstream session and
-//! returns its status for the access log.
+//! The answers zentinel writes itself: `respond`, `redirect`, `static`,
+//! errors, and agents' blocks. Each writes a whole response on the
+//! downstream session, with the request's `x-request-id` and then the
+//! route's and the agents' response header edits, and returns its status
+//! for the access log.
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
@@ -13,6 +15,25 @@ use zbin::model::{HeaderEdit, HeaderOp};
 
 /// Files are sent in chunks of this size, never read whole.
 const CHUNK: usize = 64 * 1024;
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// What every answer of zentinel's own carries: the request id, then the
+/// route's response header edits, then the agents'.
+#[derive(Clone, Copy)]
+pub struct Answer<'a> {
+    pub request_id: &'a str,
+    pub route_edits: &'a [HeaderEdit],
+    pub agent_edits: &'a [HeaderEdit],
+}
+
+impl Answer<'_> {
+    fn finish(&self, response: &mut ResponseHeader) -> Result<()> {
+        response.insert_header("x-request-id", self.request_id)?;
+        apply_edits(response, self.route_edits)?;
+        apply_edits(response, self.agent_edits)
+    }
+}
 
 /// Applies header edits, in order, to a response.
 pub fn apply_edits(response: &mut ResponseHeader, edits: &[HeaderEdit]) -> Result<()> {
@@ -37,24 +58,25 @@ fn bodiless(status: u16) -> bool {
     matches!(status, 100..=199 | 204 | 304)
 }
 
-/// Writes a complete response with `body`.
+/// Writes a complete response with `body` (none for `HEAD` and for the
+/// statuses that never have one).
 pub async fn send(
     session: &mut Session,
     status: u16,
-    headers: &[(&str, String)],
+    headers: &[(&str, &str)],
     body: Bytes,
-    edits: &[HeaderEdit],
+    answer: Answer<'_>,
 ) -> Result<u16> {
     let head = session.req_header().method == http::Method::HEAD;
-    let mut response = ResponseHeader::build(status, Some(headers.len() + 2))?;
+    let mut response = ResponseHeader::build(status, Some(headers.len() + 3))?;
     for (name, value) in headers {
-        response.insert_header(name.to_string(), value.as_str())?;
+        response.insert_header(name.to_string(), *value)?;
     }
     let body = if bodiless(status) { Bytes::new() } else { body };
     if !bodiless(status) {
         response.insert_header("content-length", body.len().to_string())?;
     }
-    apply_edits(&mut response, edits)?;
+    answer.finish(&mut response)?;
     let end = head || body.is_empty();
     session.write_response_header(Box::new(response), end).await?;
     if !end {
@@ -63,39 +85,46 @@ pub async fn send(
     Ok(status)
 }
 
+/// A short text answer: errors, `404` of an action-less route.
+pub async fn text(
+    session: &mut Session,
+    status: u16,
+    message: &str,
+    extra: &[(&str, &str)],
+    answer: Answer<'_>,
+) -> Result<u16> {
+    let mut headers = vec![("content-type", TEXT)];
+    headers.extend_from_slice(extra);
+    send(session, status, &headers, Bytes::from(format!("{message}\n")), answer).await
+}
+
 /// `respond STATUS ["BODY"] [content_type "..."]`.
 pub async fn respond(
     session: &mut Session,
     status: u16,
     body: &str,
     content_type: Option<&str>,
-    edits: &[HeaderEdit],
+    answer: Answer<'_>,
 ) -> Result<u16> {
     let mut headers = Vec::new();
     if !body.is_empty() || content_type.is_some() {
-        headers.push((
-            "content-type",
-            content_type.unwrap_or("text/plain; charset=utf-8").to_string(),
-        ));
+        headers.push(("content-type", content_type.unwrap_or(TEXT)));
     }
     send(
         session,
         status,
         &headers,
         Bytes::copy_from_slice(body.as_bytes()),
-        edits,
+        answer,
     )
     .await
 }
 
 /// `redirect STATUS "TEMPLATE"`, the template already rendered.
-pub async fn redirect(session: &mut Session, status: u16, location: String, edits: &[HeaderEdit]) -> Result<u16> {
+pub async fn redirect(session: &mut Session, status: u16, location: &str, answer: Answer<'_>) -> Result<u16> {
     let body = format!("redirecting to {location}\n");
-    let headers = [
-        ("location", location),
-        ("content-type", "text/plain; charset=utf-8".to_string()),
-    ];
-    send(session, status, &headers, Bytes::from(body), edits).await
+    let headers = [("location", location), ("content-type", TEXT)];
+    send(session, status, &headers, Bytes::from(body), answer).await
 }
 
 /// Decodes the percent escapes a normalized path still has (bytes outside
@@ -120,12 +149,11 @@ fn decode(path: &str) -> Option<PathBuf> {
     Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
 }
 
-/// The file under `root` for `relative`, if it exists inside the root
-/// (symlinks that lead outside are refused).
+/// The file under `root` (canonical) for `relative`, if it exists inside
+/// the root: symlinks that lead outside are refused.
 async fn inside(root: &Path, relative: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
-    let root = tokio::fs::canonicalize(root).await.ok()?;
     let candidate = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
-    if !candidate.starts_with(&root) {
+    if !candidate.starts_with(root) {
         return None;
     }
     let metadata = tokio::fs::metadata(&candidate).await.ok()?;
@@ -174,37 +202,42 @@ fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
+/// `send` without a body, for headers held as owned strings.
+async fn send_owned(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&'static str, String)],
+    answer: Answer<'_>,
+) -> Result<u16> {
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    send(session, status, &headers, Bytes::new(), answer).await
+}
+
+fn file_error(what: &'static str, e: std::io::Error) -> Box<pingora_error::Error> {
+    pingora_error::Error::because(pingora_error::ErrorType::FileReadError, what, e)
+}
+
 /// `static "DIR" [index "..."] [fallback "..."]`: serves `path` (already
-/// normalized, with the route's prefix removed) from `root`.
-#[allow(clippy::too_many_arguments)]
+/// normalized, with the route's prefix removed) from `root`, the canonical
+/// root directory (`None` when it did not exist at load: then found now).
 pub async fn serve_file(
     session: &mut Session,
     root: &Path,
     path: &str,
     index: Option<&str>,
     fallback: Option<&str>,
-    edits: &[HeaderEdit],
+    answer: Answer<'_>,
 ) -> Result<u16> {
     let method = session.req_header().method.clone();
     if method != http::Method::GET && method != http::Method::HEAD {
-        let headers = [("allow", "GET, HEAD".to_string())];
-        return send(
-            session,
-            405,
-            &headers,
-            Bytes::from_static(b"method not allowed\n"),
-            edits,
-        )
-        .await;
+        return text(session, 405, "method not allowed", &[("allow", "GET, HEAD")], answer).await;
     }
     let relative = decode(path.trim_start_matches('/')).unwrap_or_default();
     let mut found = inside(root, &relative).await;
     if let Some((dir, metadata)) = &found {
         if metadata.is_dir() {
             found = match index {
-                Some(index) => inside(root, &dir.strip_prefix(root).unwrap_or(&relative).join(index))
-                    .await
-                    .or(inside(root, &relative.join(index)).await),
+                Some(index) => inside(root, &dir.strip_prefix(root).unwrap_or(&relative).join(index)).await,
                 None => None,
             };
         }
@@ -216,42 +249,34 @@ pub async fn serve_file(
         };
     }
     let Some((file_path, metadata)) = found else {
-        return send(
-            session,
-            404,
-            &[("content-type", "text/plain; charset=utf-8".to_string())],
-            Bytes::from_static(b"not found\n"),
-            edits,
-        )
-        .await;
+        return text(session, 404, "not found", &[], answer).await;
     };
     let tag = etag(&metadata);
     let content_type = mime_guess::from_path(&file_path).first_or_octet_stream().to_string();
     let last_modified = metadata.modified().ok().map(httpdate::fmt_http_date);
-    let mut headers = vec![("etag", tag.clone()), ("accept-ranges", "bytes".to_string())];
-    if let Some(date) = &last_modified {
-        headers.push(("last-modified", date.clone()));
+    let mut headers: Vec<(&'static str, String)> = vec![("etag", tag.clone()), ("accept-ranges", "bytes".to_string())];
+    if let Some(date) = last_modified {
+        headers.push(("last-modified", date));
     }
-    let if_none_match = session
-        .req_header()
+    let request = session.req_header();
+    let not_modified = request
         .headers
         .get("if-none-match")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
-        return send(session, 304, &headers, Bytes::new(), edits).await;
-    }
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
     let len = metadata.len();
-    let range = session
-        .req_header()
+    let range = request
         .headers
         .get("range")
         .and_then(|v| v.to_str().ok())
         .map(|r| parse_range(r, len));
+    if not_modified {
+        return send_owned(session, 304, &headers, answer).await;
+    }
     let (status, start, end) = match range {
         Some(Err(())) => {
             headers.push(("content-range", format!("bytes */{len}")));
-            return send(session, 416, &headers, Bytes::new(), edits).await;
+            return send_owned(session, 416, &headers, answer).await;
         }
         Some(Ok(Some((start, end)))) => {
             headers.push(("content-range", format!("bytes {start}-{end}/{len}")));
@@ -260,45 +285,41 @@ pub async fn serve_file(
         _ => (200, 0, len),
     };
     headers.push(("content-type", content_type));
-    let mut response = ResponseHeader::build(status, Some(headers.len() + 1))?;
+    let mut response = ResponseHeader::build(status, Some(headers.len() + 3))?;
     for (name, value) in &headers {
         response.insert_header(name.to_string(), value.as_str())?;
     }
     response.insert_header("content-length", (end - start).to_string())?;
-    apply_edits(&mut response, edits)?;
+    answer.finish(&mut response)?;
     let head = method == http::Method::HEAD || end == start;
     session.write_response_header(Box::new(response), head).await?;
     if head {
         return Ok(status);
     }
-    let mut file = match tokio::fs::File::open(&file_path).await {
-        Ok(f) => f,
-        Err(e) => {
-            return Err(pingora_error::Error::because(
-                pingora_error::ErrorType::FileReadError,
-                "opening a static file",
-                e,
-            ))
-        }
-    };
+    let mut file = tokio::fs::File::open(&file_path)
+        .await
+        .map_err(|e| file_error("opening a static file", e))?;
     if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| {
-            pingora_error::Error::because(pingora_error::ErrorType::FileReadError, "seeking a static file", e)
-        })?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| file_error("seeking a static file", e))?;
     }
     let mut remaining = end - start;
-    let mut buffer = vec![0u8; CHUNK];
     while remaining > 0 {
         let want = (remaining as usize).min(CHUNK);
-        let read = file.read(&mut buffer[..want]).await.map_err(|e| {
-            pingora_error::Error::because(pingora_error::ErrorType::FileReadError, "reading a static file", e)
-        })?;
+        // Read straight into the buffer that is sent: no copy per chunk.
+        let mut buffer = BytesMut::with_capacity(want);
+        let read = (&mut file)
+            .take(want as u64)
+            .read_buf(&mut buffer)
+            .await
+            .map_err(|e| file_error("reading a static file", e))?;
         if read == 0 {
             break; // the file shrank while being sent
         }
         remaining -= read as u64;
         session
-            .write_response_body(Some(Bytes::copy_from_slice(&buffer[..read])), remaining == 0)
+            .write_response_body(Some(buffer.freeze()), remaining == 0)
             .await?;
     }
     Ok(status)

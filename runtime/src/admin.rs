@@ -28,9 +28,11 @@ impl ServeHttp for Admin {
         match session.req_header().uri.path() {
             "/metrics" => response(200, "text/plain; version=0.0.4", self.shared.metrics.render()),
             "/health" => response(200, "text/plain", b"ok\n".to_vec()),
+            "/ready" if self.shared.draining() => response(503, "text/plain", b"draining\n".to_vec()),
             "/ready" => response(200, "text/plain", b"ready\n".to_vec()),
             "/routes" => {
-                let loaded = self.shared.current();
+                let serving = self.shared.current();
+                let loaded = &serving.loaded;
                 let policy = loaded.policy();
                 let routes: Vec<serde_json::Value> = policy
                     .routes

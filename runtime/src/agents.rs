@@ -1,7 +1,8 @@
 //! External agents on Unix sockets (LANGUAGE.md §6, `docs/agents.md`).
 //! A frame is a 4-byte big-endian length and one JSON object; zentinel
-//! sends the request's headers, the agent answers with a decision. One
-//! connection per call, all of it within the agent's timeout.
+//! sends the request's headers (and the first bytes of its body, when the
+//! agent asks for them), the agent answers with a decision. One connection
+//! per call, all of it within the agent's timeout.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,12 +43,15 @@ pub struct AgentRequest<'r> {
     pub query: Option<&'r str>,
     pub route: &'r str,
     pub headers: &'r [(String, String)],
+    /// The first bytes of the body, and whether they are all of it; for
+    /// agents that ask for a body only.
+    pub body: Option<(&'r [u8], bool)>,
 }
 
 /// Calls `agent`; `Err` says why the call failed (timeout, refused,
 /// malformed), for `on_failure` to decide.
 pub async fn call(agent: &Agent, socket: &std::path::Path, request: &AgentRequest<'_>) -> Result<Decision, String> {
-    let message = json!({
+    let mut message = json!({
         "version": 1,
         "agent": agent.name,
         "request_id": request.request_id,
@@ -59,6 +63,12 @@ pub async fn call(agent: &Agent, socket: &std::path::Path, request: &AgentReques
         "route": request.route,
         "headers": request.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
     });
+    if let Some((body, complete)) = request.body.filter(|_| agent.body > 0) {
+        use base64::Engine as _;
+        let sent = &body[..body.len().min(agent.body as usize)];
+        message["body"] = json!(base64::engine::general_purpose::STANDARD.encode(sent));
+        message["body_complete"] = json!(complete && sent.len() == body.len());
+    }
     let exchange = async {
         let mut stream = UnixStream::connect(socket).await.map_err(|e| format!("connect: {e}"))?;
         let payload = message.to_string().into_bytes();
@@ -84,19 +94,26 @@ pub async fn call(agent: &Agent, socket: &std::path::Path, request: &AgentReques
     }
 }
 
+/// A header name an agent may send: an RFC 9110 token.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header value an agent may send: no line breaks, no NUL.
+fn valid_value(value: &str) -> bool {
+    !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
 fn edits(value: Option<&Value>) -> Result<Vec<HeaderEdit>, String> {
     let mut out = Vec::new();
     let Some(value) = value else { return Ok(out) };
-    let valid = |name: &str| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    };
     if let Some(set) = value.get("set").and_then(Value::as_object) {
         for (name, v) in set {
             let v = v.as_str().ok_or("header values are strings")?;
-            if !valid(name) || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            if !valid_name(name) || !valid_value(v) {
                 return Err(format!("invalid header `{name}`"));
             }
             out.push(HeaderEdit {
@@ -109,6 +126,9 @@ fn edits(value: Option<&Value>) -> Result<Vec<HeaderEdit>, String> {
     if let Some(remove) = value.get("remove").and_then(Value::as_array) {
         for name in remove {
             let name = name.as_str().ok_or("header names are strings")?;
+            if !valid_name(name) {
+                return Err(format!("invalid header `{name}`"));
+            }
             out.push(HeaderEdit {
                 op: HeaderOp::Remove,
                 name: name.to_ascii_lowercase(),
@@ -140,6 +160,9 @@ pub fn decode(value: &Value) -> Result<Decision, String> {
                 Some(h) => serde_json::from_value(h.clone()).map_err(|_| "block headers are an object of strings")?,
                 None => BTreeMap::new(),
             };
+            if let Some((name, _)) = headers.iter().find(|(k, v)| !valid_name(k) || !valid_value(v)) {
+                return Err(format!("invalid block header `{name}`"));
+            }
             Ok(Decision::Block {
                 status: status as u16,
                 body: value.get("body").and_then(Value::as_str).unwrap_or("").to_string(),
@@ -167,6 +190,76 @@ pub fn decode(value: &Value) -> Result<Decision, String> {
     }
 }
 
+/// What a row of agents decided, when it was not to let the request on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Block {
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+    Redirect {
+        status: u16,
+        location: String,
+    },
+    /// An agent failed and its `on_failure` is `deny`: 503.
+    Unavailable,
+}
+
+/// Header edits the agents asked for, in calling order.
+#[derive(Debug, Default)]
+pub struct Edits {
+    pub request: Vec<HeaderEdit>,
+    pub response: Vec<HeaderEdit>,
+}
+
+/// Asks `agents` (indices into the policy's), in order, about `request`;
+/// stops at the first that blocks or redirects, or fails with `on_failure
+/// deny`. Allowing agents' header edits are appended to `edits`.
+pub async fn ask(
+    agents: &[u32],
+    loaded: &crate::artifact::Loaded,
+    request: &AgentRequest<'_>,
+    metrics: &crate::metrics::Metrics,
+    edits: &mut Edits,
+) -> Option<Answer> {
+    for &index in agents {
+        let agent = &loaded.policy().agents[index as usize];
+        let outcome = call(agent, &loaded.resolve(&agent.socket), request).await;
+        let label = match &outcome {
+            Ok(Decision::Allow { .. }) => "allow",
+            Ok(Decision::Block { .. }) => "block",
+            Ok(Decision::Redirect { .. }) => "redirect",
+            Err(_) => "failure",
+        };
+        metrics
+            .agent_calls
+            .with_label_values(&[agent.name.as_str(), label])
+            .inc();
+        match outcome {
+            Ok(Decision::Allow {
+                request_headers,
+                response_headers,
+            }) => {
+                edits.request.extend(request_headers);
+                edits.response.extend(response_headers);
+            }
+            Ok(Decision::Block { status, body, headers }) => return Some(Answer::Block { status, body, headers }),
+            Ok(Decision::Redirect { status, location }) => return Some(Answer::Redirect { status, location }),
+            Err(reason) => match agent.on_failure {
+                zbin::model::FailureMode::Allow => {
+                    log::warn!("agent `{}` failed ({reason}); allowing the request", agent.name);
+                }
+                zbin::model::FailureMode::Deny => {
+                    log::warn!("agent `{}` failed ({reason}); denying the request", agent.name);
+                    return Some(Answer::Unavailable);
+                }
+            },
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +282,8 @@ mod tests {
         assert!(decode(&json!({"decision": "redirect"})).is_err());
         assert!(decode(&json!({"decision": "maybe"})).is_err());
         assert!(decode(&json!({"decision": "allow", "request_headers": {"set": {"bad name": "x"}}})).is_err());
+        assert!(decode(&json!({"decision": "allow", "request_headers": {"remove": ["bad name"]}})).is_err());
+        assert!(decode(&json!({"decision": "block", "headers": {"x-a": "1\r\nx-b: 2"}})).is_err());
+        assert!(decode(&json!({"decision": "block", "headers": {"bad name": "1"}})).is_err());
     }
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
 pub mod reload;
+pub mod request;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -44,6 +44,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A SIGHUP that arrives before the reload service listens for it must
+    // not end the process (its default action): ignored until then.
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread
+    // exists has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse().command {
         Command::Check { artifact } => match zentinel::artifact::load(&artifact) {
@@ -81,7 +88,8 @@ fn main() -> ExitCode {
                 access_log,
             };
             match zentinel::server::run(options) {
-                Ok(()) => ExitCode::SUCCESS,
+                // Pingora's own runtimes may still hold threads: leave now.
+                Ok(()) => std::process::exit(0),
                 Err(error) => {
                     eprintln!("error: {error}");
                     ExitCode::FAILURE

@@ -15,6 +15,7 @@ pub struct Metrics {
     pub reload_failures: IntCounter,
     pub artifact: IntGaugeVec,
     pub agent_calls: IntCounterVec,
+    pub access_log_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -52,7 +53,10 @@ impl Metrics {
         )
         .expect("valid metric");
         let upstream_healthy = IntGaugeVec::new(
-            Opts::new("zentinel_upstream_server_healthy", "1 when a server is in rotation"),
+            Opts::new(
+                "zentinel_upstream_server_healthy",
+                "1 when a server is in rotation (resolved, passing its checks, not ejected)",
+            ),
             &["upstream", "server"],
         )
         .expect("valid metric");
@@ -75,8 +79,14 @@ impl Metrics {
             &["agent", "outcome"],
         )
         .expect("valid metric");
+        let access_log_dropped = IntCounter::new(
+            "zentinel_access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(agent_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(access_log_dropped.clone()),
             Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(upstream_attempts.clone()),
@@ -99,6 +109,7 @@ impl Metrics {
             reload_failures,
             artifact,
             agent_calls,
+            access_log_dropped,
         }
     }
 

@@ -1,47 +1,35 @@
 //! The Pingora `ProxyHttp` phases. The route is matched once, in
 //! `request_filter`, and kept in the request context with the `Arc` of the
 //! artifact it came from, so a reload never changes a request midway.
-//! Direct actions, limits and rate limits are answered there; server
-//! choice happens in `upstream_peer`; rewrites and header edits in
-//! `upstream_request_filter` and `response_filter`; the access log and
-//! metrics in `logging`; errors become statuses in `fail_to_proxy`.
+//! Limits, rate limits, agents and direct actions are answered there;
+//! server choice and timeouts in `upstream_peer`; rewrites and header edits
+//! in `upstream_request_filter` and `response_filter`; the access log and
+//! metrics in `logging`; errors become statuses in `fail_to_proxy`
+//! (`request::error_status`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http::HeaderName;
+use bytes::{Bytes, BytesMut};
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorType, Result};
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use zbin::matcher::{render, TemplateContext};
 use zbin::model::{Action, PathMatch, RateKey, Rewrite, Route, Upstream};
 use zbin::normalize::{normalize_host, normalize_path};
 
-use crate::actions;
-use crate::artifact::Loaded;
-use crate::state::Shared;
+use crate::actions::{self, Answer};
+use crate::agents;
+use crate::request::{self, HOP_BY_HOP, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
+use crate::state::{Serving, Shared};
 use crate::upstream::{split_target, ServerState};
 
-/// Headers that describe one hop and never go further.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    http::header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    http::header::PROXY_AUTHENTICATE,
-    http::header::PROXY_AUTHORIZATION,
-    http::header::TE,
-    http::header::TRAILER,
-    http::header::UPGRADE,
-];
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// How long a request body may take to arrive for an agent when no
+/// `request_timeout` says.
+const BODY_WAIT: Duration = Duration::from_secs(60);
 
 /// The request's headers as the matcher reads them, without copying.
 struct HeaderView<'h>(&'h http::HeaderMap);
@@ -52,24 +40,41 @@ impl zbin::HeaderSource for HeaderView<'_> {
     }
 }
 
+/// Agents that see the body of a proxied request: held back until the
+/// first bytes they want have arrived (nothing reaches the upstream before
+/// they allow it), then asked.
+struct BodyGate {
+    /// Indices of the agents still to ask, in order.
+    agents: Vec<u32>,
+    /// How many bytes the greediest of them wants.
+    want: usize,
+    held: BytesMut,
+    /// Asked, and allowed: the rest of the body passes.
+    allowed: bool,
+}
+
 /// What one request decided, phase to phase.
 pub struct Ctx {
     started: Instant,
-    loaded: Option<Arc<Loaded>>,
+    serving: Option<Arc<Serving>>,
     route: Option<u32>,
     host: String,
     path: String,
     request_id: String,
+    /// The whole-request deadline of the route's `timeout`.
+    deadline: Option<Instant>,
     /// The status of a response written by zentinel itself.
     status: Option<u16>,
     upstream: Option<u32>,
-    server: Option<(usize, String, Arc<ServerState>)>,
+    server: Option<(usize, std::net::SocketAddr, Arc<ServerState>)>,
     tried: Vec<usize>,
     attempts: u32,
+    /// Body bytes seen in this attempt (a retry replays them).
     body_bytes: u64,
-    /// Header edits agents asked for, applied after the route's own.
-    agent_request_edits: Vec<zbin::model::HeaderEdit>,
-    agent_response_edits: Vec<zbin::model::HeaderEdit>,
+    edits: agents::Edits,
+    gate: Option<BodyGate>,
+    /// An agent's answer decided in the body phase, for `fail_to_proxy`.
+    agent_answer: Option<agents::Answer>,
     /// Set when an upstream status asks for a retry (`retry on status`).
     retry_on_status: bool,
 }
@@ -79,67 +84,165 @@ pub struct Zentinel {
     pub shared: Arc<Shared>,
 }
 
-fn valid_request_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+impl Ctx {
+    fn route(&self) -> Option<&Route> {
+        self.serving
+            .as_deref()?
+            .loaded
+            .policy()
+            .routes
+            .get(self.route? as usize)
+    }
+
+    fn upstream(&self) -> Option<&Upstream> {
+        self.serving
+            .as_deref()?
+            .loaded
+            .policy()
+            .upstreams
+            .get(self.upstream? as usize)
+    }
+
+    /// What an answer of zentinel's own carries.
+    fn answer(&self) -> Answer<'_> {
+        Answer {
+            request_id: &self.request_id,
+            route_edits: self
+                .route()
+                .map_or(&[][..], |r| r.modifiers.response_headers.as_slice()),
+            agent_edits: &self.edits.response,
+        }
+    }
+
+    /// Time left before the route's deadline; `None` without one.
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.time_left().is_some_and(|t| t.is_zero())
+    }
 }
 
-fn new_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
-fn is_idempotent(method: &http::Method) -> bool {
-    matches!(
-        *method,
-        http::Method::GET
-            | http::Method::HEAD
-            | http::Method::OPTIONS
-            | http::Method::PUT
-            | http::Method::DELETE
-            | http::Method::TRACE
-    )
+fn deadline_error() -> Box<Error> {
+    Error::explain(ErrorType::HTTPStatus(504), "the route's timeout passed")
 }
 
 impl Zentinel {
-    fn route<'c>(&self, ctx: &'c Ctx) -> Option<(&'c Loaded, &'c Route)> {
-        let loaded = ctx.loaded.as_deref()?;
-        let route = loaded.policy().routes.get(ctx.route? as usize)?;
-        Some((loaded, route))
-    }
-
-    fn upstream<'c>(&self, ctx: &'c Ctx) -> Option<&'c Upstream> {
-        ctx.loaded.as_deref()?.policy().upstreams.get(ctx.upstream? as usize)
-    }
-
     /// Writes an error answer of zentinel's own.
-    async fn refuse(
+    async fn refuse(&self, session: &mut Session, ctx: &mut Ctx, status: u16, message: &str) -> Result<bool> {
+        self.refuse_with(session, ctx, status, message, &[]).await
+    }
+
+    async fn refuse_with(
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
         status: u16,
         message: &str,
-        extra: &[(&str, String)],
+        extra: &[(&str, &str)],
     ) -> Result<bool> {
-        let mut headers: Vec<(&str, String)> = vec![("content-type", "text/plain; charset=utf-8".to_string())];
-        headers.extend_from_slice(extra);
-        headers.push(("x-request-id", ctx.request_id.clone()));
-        ctx.status = Some(actions::send(session, status, &headers, Bytes::from(format!("{message}\n")), &[]).await?);
+        ctx.status = Some(actions::text(session, status, message, extra, ctx.answer()).await?);
         Ok(true)
     }
 
-    fn client_ip(session: &Session) -> String {
-        session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
+    /// Writes what the agents answered instead of letting the request on.
+    async fn write_agent_answer(&self, session: &mut Session, ctx: &mut Ctx, answer: &agents::Answer) -> Result<u16> {
+        match answer {
+            agents::Answer::Block { status, body, headers } => {
+                let mut all: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                if !headers.iter().any(|(k, _)| k == "content-type") {
+                    all.push(("content-type", "text/plain; charset=utf-8"));
+                }
+                actions::send(session, *status, &all, Bytes::from(body.clone()), ctx.answer()).await
+            }
+            agents::Answer::Redirect { status, location } => {
+                actions::redirect(session, *status, location, ctx.answer()).await
+            }
+            agents::Answer::Unavailable => actions::text(session, 503, "service unavailable", &[], ctx.answer()).await,
+        }
     }
 
-    fn scheme(session: &Session) -> &'static str {
-        if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
-            "https"
-        } else {
-            "http"
+    /// Asks `agents` about the request, with `body` for those that want it.
+    async fn ask_agents(
+        &self,
+        session: &Session,
+        ctx: &mut Ctx,
+        agent_list: &[u32],
+        body: Option<(&[u8], bool)>,
+    ) -> Option<agents::Answer> {
+        let serving = ctx.serving.clone()?;
+        let route = ctx.route().map(|r| r.name.clone()).unwrap_or_default();
+        let header = session.req_header();
+        let headers: Vec<(String, String)> = header
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let client_ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
+        let agent_request = agents::AgentRequest {
+            request_id: &ctx.request_id,
+            client_ip: &client_ip,
+            method: header.method.as_str(),
+            host: &ctx.host,
+            path: &ctx.path,
+            query: header.uri.query(),
+            route: &route,
+            headers: &headers,
+            body,
+        };
+        agents::ask(
+            agent_list,
+            &serving.loaded,
+            &agent_request,
+            &self.shared.metrics,
+            &mut ctx.edits,
+        )
+        .await
+    }
+
+    /// Reads up to `want` bytes of the request body (for a direct action,
+    /// whose body goes nowhere else); and whether that is all of it.
+    async fn read_body(&self, session: &mut Session, want: usize, wait: Duration) -> Result<(BytesMut, bool)> {
+        let mut body = BytesMut::new();
+        while body.len() < want {
+            let read = tokio::time::timeout(wait, session.read_request_body())
+                .await
+                .map_err(|_| Error::explain(ErrorType::ReadTimedout, "waiting for the request body").into_down())?
+                .map_err(|e| e.into_down())?;
+            match read {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => return Ok((body, true)),
+            }
         }
+        let complete = session.is_body_done();
+        Ok((body, complete))
+    }
+
+    /// Counts a failed attempt against the server it went to.
+    fn note_failure(&self, ctx: &Ctx) {
+        let (Some(upstream), Some((_, _, state))) = (ctx.upstream(), ctx.server.as_ref()) else {
+            return;
+        };
+        self.shared
+            .metrics
+            .upstream_failures
+            .with_label_values(&[upstream.name.as_str()])
+            .inc();
+        self.shared.pools.record_failure(upstream, state);
+    }
+
+    /// Whether another attempt may follow this one: the method allows it,
+    /// the retry budget and the deadline are not spent, and the body can
+    /// be sent again.
+    fn may_retry(&self, session: &Session, ctx: &Ctx) -> bool {
+        let Some(upstream) = ctx.upstream() else { return false };
+        let retry = &upstream.retry;
+        (retry.non_idempotent || request::is_idempotent(&session.req_header().method))
+            && ctx.attempts <= retry.count
+            && !ctx.past_deadline()
+            && !session.as_ref().retry_buffer_truncated()
+            && session.response_written().is_none()
     }
 }
 
@@ -150,95 +253,78 @@ impl ProxyHttp for Zentinel {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             started: Instant::now(),
-            loaded: None,
+            serving: None,
             route: None,
             host: String::new(),
             path: String::new(),
             request_id: String::new(),
+            deadline: None,
             status: None,
             upstream: None,
             server: None,
             tried: Vec::new(),
             attempts: 0,
             body_bytes: 0,
-            agent_request_edits: Vec::new(),
-            agent_response_edits: Vec::new(),
+            edits: agents::Edits::default(),
+            gate: None,
+            agent_answer: None,
             retry_on_status: false,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let loaded = self.shared.current();
-        ctx.loaded = Some(loaded.clone());
+        let serving = self.shared.current();
+        ctx.serving = Some(serving.clone());
         let header = session.req_header();
-        ctx.request_id = header
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| valid_request_id(v))
-            .map_or_else(new_request_id, str::to_string);
-        let global = &loaded.policy().limits;
+        ctx.request_id = request::request_id(header);
+        let global = &serving.loaded.policy().limits;
         // Header limits before anything else looks at the headers.
         let count = header.headers.len();
         let size: usize = header.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
         if global.max_header_count.is_some_and(|max| count > max as usize)
             || global.max_header_size.is_some_and(|max| size as u64 > max)
         {
-            return self
-                .refuse(session, ctx, 431, "request header fields too large", &[])
-                .await;
+            return self.refuse(session, ctx, 431, "request header fields too large").await;
         }
-        let raw_host = header
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| header.uri.authority().map(|a| a.to_string()))
-            .unwrap_or_default();
-        ctx.host = normalize_host(&raw_host);
-        let raw_path = header.uri.path().to_string();
-        let query = header.uri.query().map(str::to_string);
-        let method = header.method.clone();
-        ctx.path = match normalize_path(&raw_path) {
+        ctx.host = normalize_host(request::authority(header));
+        ctx.path = match normalize_path(header.uri.path()) {
             Ok(path) => path,
-            Err(error) => {
-                return self
-                    .refuse(session, ctx, 400, &format!("bad request: {error}"), &[])
-                    .await
-            }
+            Err(error) => return self.refuse(session, ctx, 400, &format!("bad request: {error}")).await,
         };
         // Scoped: the request view must not live across an await.
         let found = {
-            let headers = HeaderView(&session.req_header().headers);
-            let request = zbin::Request {
-                method: method.as_str(),
+            let header = session.req_header();
+            let headers = HeaderView(&header.headers);
+            serving.loaded.program().lookup(&zbin::Request {
+                method: header.method.as_str(),
                 host: &ctx.host,
                 path: &ctx.path,
-                query: query.as_deref(),
+                query: header.uri.query(),
                 headers: &headers,
-            };
-            loaded.program().lookup(&request)
+            })
         };
         let Some(found) = found else {
-            return self.refuse(session, ctx, 404, "no route matches", &[]).await;
+            return self.refuse(session, ctx, 404, "no route matches").await;
         };
         ctx.route = Some(found.route);
-        let route = &loaded.policy().routes[found.route as usize];
+        let route = &serving.loaded.policy().routes[found.route as usize];
         let limits = &route.modifiers.limits;
         if limits.max_header_count.is_some_and(|max| count > max as usize)
             || limits.max_header_size.is_some_and(|max| size as u64 > max)
         {
-            return self
-                .refuse(session, ctx, 431, "request header fields too large", &[])
-                .await;
+            return self.refuse(session, ctx, 431, "request header fields too large").await;
         }
         if let Some(idle) = limits.idle_timeout.or(global.idle_timeout) {
             // Keep-alive connections close after this long without a request.
             session.set_keepalive(Some(idle.div_ceil(1000).max(1)));
         }
-        if let Some(timeout) = limits.request_timeout.or(global.request_timeout) {
+        let body_wait = limits
+            .request_timeout
+            .or(global.request_timeout)
+            .map(Duration::from_millis);
+        if let Some(wait) = body_wait {
             // The rest of the request (its body) must arrive in time: 408.
-            session.set_read_timeout(Some(Duration::from_millis(timeout)));
+            session.set_read_timeout(Some(wait));
         }
         let max_body = limits.max_body_size.or(global.max_body_size);
         let declared = session
@@ -248,142 +334,104 @@ impl ProxyHttp for Zentinel {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if max_body.is_some_and(|max| declared.is_some_and(|len| len > max)) {
-            return self.refuse(session, ctx, 413, "request body too large", &[]).await;
+            return self.refuse(session, ctx, 413, "request body too large").await;
         }
         if let Some(limit) = &route.modifiers.rate_limit {
-            let key = match &limit.key {
-                RateKey::ClientIp => Self::client_ip(session),
-                RateKey::Route => String::new(),
+            let ip;
+            let key: &[u8] = match &limit.key {
+                RateKey::ClientIp => {
+                    ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
+                    ip.as_bytes()
+                }
+                RateKey::Route => b"",
                 RateKey::Header(name) => session
                     .req_header()
                     .headers
                     .get(name.as_str())
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string(),
+                    .map_or(&b""[..], |v| v.as_bytes()),
             };
-            if let Err(wait) = self.shared.rate_limiter.check(&route.name, &key, limit) {
+            if let Err(wait) = self.shared.rate_limiter.check(&route.name, key, limit) {
+                let wait = wait.to_string();
                 return self
-                    .refuse(
-                        session,
-                        ctx,
-                        429,
-                        "too many requests",
-                        &[("retry-after", wait.to_string())],
-                    )
+                    .refuse_with(session, ctx, 429, "too many requests", &[("retry-after", &wait)])
                     .await;
             }
         }
-        let headers: Vec<(String, String)> = if route.modifiers.agents.is_empty() {
-            Vec::new()
-        } else {
-            session
-                .req_header()
-                .headers
+        ctx.deadline = route.modifiers.timeout.map(|t| ctx.started + Duration::from_millis(t));
+        // Agents, in order: those before the first that wants the body are
+        // asked now; that one and those after it once the body is there.
+        let agent_list = &route.modifiers.agents;
+        let policy_agents = &serving.loaded.policy().agents;
+        let split = agent_list
+            .iter()
+            .position(|&a| policy_agents[a as usize].body > 0)
+            .unwrap_or(agent_list.len());
+        let (now, later) = agent_list.split_at(split);
+        if let Some(answer) = self.ask_agents(session, ctx, now, None).await {
+            ctx.status = Some(self.write_agent_answer(session, ctx, &answer).await?);
+            return Ok(true);
+        }
+        if !later.is_empty() {
+            let want = later
                 .iter()
-                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-                .collect()
-        };
-        for &index in &route.modifiers.agents {
-            let agent = &loaded.policy().agents[index as usize];
-            let socket = loaded.resolve(&agent.socket);
-            let client_ip = Self::client_ip(session);
-            let request = crate::agents::AgentRequest {
-                request_id: &ctx.request_id,
-                client_ip: &client_ip,
-                method: method.as_str(),
-                host: &ctx.host,
-                path: &ctx.path,
-                query: query.as_deref(),
-                route: &route.name,
-                headers: &headers,
-            };
-            let outcome = crate::agents::call(agent, &socket, &request).await;
-            let label = match &outcome {
-                Ok(crate::agents::Decision::Allow { .. }) => "allow",
-                Ok(crate::agents::Decision::Block { .. }) => "block",
-                Ok(crate::agents::Decision::Redirect { .. }) => "redirect",
-                Err(_) => "failure",
-            };
-            self.shared
-                .metrics
-                .agent_calls
-                .with_label_values(&[agent.name.as_str(), label])
-                .inc();
-            match outcome {
-                Ok(crate::agents::Decision::Allow {
-                    request_headers,
-                    response_headers,
-                }) => {
-                    ctx.agent_request_edits.extend(request_headers);
-                    ctx.agent_response_edits.extend(response_headers);
+                .map(|&a| policy_agents[a as usize].body as usize)
+                .max()
+                .unwrap_or(0);
+            let proxied = matches!(route.action, Action::Proxy(_));
+            if proxied && !session.as_mut().is_body_empty() {
+                // Held back in `request_body_filter` until they allow it.
+                ctx.gate = Some(BodyGate {
+                    agents: later.to_vec(),
+                    want,
+                    held: BytesMut::new(),
+                    allowed: false,
+                });
+            } else {
+                let (body, complete) = if proxied {
+                    (BytesMut::new(), true)
+                } else {
+                    self.read_body(session, want, body_wait.unwrap_or(BODY_WAIT)).await?
+                };
+                if max_body.is_some_and(|max| body.len() as u64 > max) {
+                    return self.refuse(session, ctx, 413, "request body too large").await;
                 }
-                Ok(crate::agents::Decision::Block { status, body, headers }) => {
-                    let mut extra: Vec<(&str, String)> = vec![("x-request-id", ctx.request_id.clone())];
-                    if !headers.iter().any(|(k, _)| k == "content-type") {
-                        extra.push(("content-type", "text/plain; charset=utf-8".to_string()));
-                    }
-                    extra.extend(headers.iter().map(|(k, v)| (k.as_str(), v.clone())));
-                    ctx.status = Some(actions::send(session, status, &extra, Bytes::from(body), &[]).await?);
+                if let Some(answer) = self.ask_agents(session, ctx, later, Some((&body, complete))).await {
+                    ctx.status = Some(self.write_agent_answer(session, ctx, &answer).await?);
                     return Ok(true);
                 }
-                Ok(crate::agents::Decision::Redirect { status, location }) => {
-                    ctx.status = Some(actions::redirect(session, status, location, &[]).await?);
-                    return Ok(true);
-                }
-                Err(reason) => match agent.on_failure {
-                    zbin::model::FailureMode::Allow => {
-                        log::warn!("agent `{}` failed ({reason}); allowing the request", agent.name);
-                    }
-                    zbin::model::FailureMode::Deny => {
-                        log::warn!("agent `{}` failed ({reason}); denying the request", agent.name);
-                        return self.refuse(session, ctx, 503, "service unavailable", &[]).await;
-                    }
-                },
             }
         }
-        let mut all_edits = route.modifiers.response_headers.clone();
-        all_edits.extend(ctx.agent_response_edits.iter().cloned());
-        let edits = &all_edits;
-        match &route.action {
+        let answer = ctx.answer();
+        let status = match &route.action {
             Action::Proxy(targets) => {
                 ctx.upstream = Some(if targets.len() == 1 {
                     targets[0].0
                 } else {
                     split_target(targets)
                 });
-                Ok(false)
+                return Ok(false);
             }
             Action::Respond {
                 status,
                 body,
                 content_type,
-            } => {
-                ctx.status = Some(actions::respond(session, *status, body, content_type.as_deref(), edits).await?);
-                Ok(true)
-            }
+            } => actions::respond(session, *status, body, content_type.as_deref(), answer).await?,
             Action::Redirect { status, location } => {
-                let captures = loaded.program().captures(found.route, &ctx.path);
+                let captures = serving.loaded.program().captures(found.route, &ctx.path);
                 let location = render(
                     location,
                     &TemplateContext {
                         host: &ctx.host,
                         path: &ctx.path,
-                        query: query.as_deref(),
-                        scheme: Self::scheme(session),
+                        query: session.req_header().uri.query(),
+                        scheme: request::scheme(session),
                         request_id: &ctx.request_id,
                         captures: &captures,
                     },
                 );
-                ctx.status = Some(actions::redirect(session, *status, location, edits).await?);
-                Ok(true)
+                actions::redirect(session, *status, &location, answer).await?
             }
-            Action::NotFound => {
-                let headers = [("content-type", "text/plain; charset=utf-8".to_string())];
-                ctx.status =
-                    Some(actions::send(session, 404, &headers, Bytes::from_static(b"not found\n"), edits).await?);
-                Ok(true)
-            }
+            Action::NotFound => actions::text(session, 404, "not found", &[], answer).await?,
             Action::Static { root, index, fallback } => {
                 // A prefix route serves its files from the root without the
                 // prefix (`/static/app.css` under `path prefix "/static/"`
@@ -393,111 +441,168 @@ impl ProxyHttp for Zentinel {
                         ctx.path.strip_prefix(prefix.trim_end_matches('/')).unwrap_or(&ctx.path)
                     }
                     _ => ctx.path.as_str(),
-                }
-                .to_string();
-                let root = loaded.resolve(root);
-                ctx.status = Some(
-                    actions::serve_file(session, &root, &relative, index.as_deref(), fallback.as_deref(), edits)
-                        .await?,
-                );
-                Ok(true)
+                };
+                // The root was made canonical at load; one created since
+                // is found now.
+                let root = match &serving.static_roots[found.route as usize] {
+                    Some(root) => root.clone(),
+                    None => match tokio::fs::canonicalize(serving.loaded.resolve(root)).await {
+                        Ok(root) => root,
+                        Err(_) => return self.refuse(session, ctx, 404, "not found").await,
+                    },
+                };
+                actions::serve_file(session, &root, relative, index.as_deref(), fallback.as_deref(), answer).await?
             }
-        }
+        };
+        ctx.status = Some(status);
+        Ok(true)
     }
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         // Counted as it streams: a body without a length is cut off at the
         // limit instead of being buffered whole.
         if let Some(chunk) = body {
             ctx.body_bytes += chunk.len() as u64;
-            if let Some((loaded, route)) = self.route(ctx) {
+            if let Some(route) = ctx.route() {
+                let global = ctx.serving.as_deref().map(|s| &s.loaded.policy().limits);
                 let max = route
                     .modifiers
                     .limits
                     .max_body_size
-                    .or(loaded.policy().limits.max_body_size);
+                    .or(global.and_then(|l| l.max_body_size));
                 if max.is_some_and(|max| ctx.body_bytes > max) {
                     return Err(Error::explain(ErrorType::HTTPStatus(413), "request body too large"));
                 }
             }
         }
+        let Some(gate) = ctx.gate.as_mut().filter(|g| !g.allowed) else {
+            return Ok(());
+        };
+        if let Some(chunk) = body.take() {
+            gate.held.extend_from_slice(&chunk);
+        }
+        if gate.held.len() < gate.want && !end_of_stream {
+            // Held: an empty chunk that is not the end sends nothing.
+            *body = Some(Bytes::new());
+            return Ok(());
+        }
+        let (agent_list, held) = (gate.agents.clone(), gate.held.split().freeze());
+        if let Some(answer) = self
+            .ask_agents(session, ctx, &agent_list, Some((&held, end_of_stream)))
+            .await
+        {
+            let status = match &answer {
+                agents::Answer::Block { status, .. } | agents::Answer::Redirect { status, .. } => *status,
+                agents::Answer::Unavailable => 503,
+            };
+            ctx.agent_answer = Some(answer);
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(status),
+                "an agent refused the request",
+            ));
+        }
+        if !ctx.edits.request.is_empty() {
+            log::warn!(
+                "request {}: edits to the upstream request from agents that read the body come after it was sent; ignored",
+                ctx.request_id
+            );
+        }
+        if let Some(gate) = ctx.gate.as_mut() {
+            gate.allowed = true;
+        }
+        *body = Some(held);
         Ok(())
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let loaded = ctx.loaded.clone();
-        let Some(upstream) = loaded
-            .as_deref()
-            .and_then(|l| l.policy().upstreams.get(ctx.upstream? as usize))
-        else {
-            return Err(Error::explain(ErrorType::HTTPStatus(500), "no upstream for this route"));
-        };
-        let key = match &upstream.balance {
+        let left = ctx.time_left();
+        if left.is_some_and(|t| t.is_zero()) {
+            return Err(deadline_error());
+        }
+        let serving = ctx
+            .serving
+            .clone()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no artifact"))?;
+        let index = ctx
+            .upstream
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream for this route"))?
+            as usize;
+        let upstream = &serving.loaded.policy().upstreams[index];
+        let runtime = &serving.upstreams[index];
+        let ip;
+        let key: &[u8] = match &upstream.balance {
             zbin::model::Balance::KetamaHeader(name) => session
                 .req_header()
                 .headers
                 .get(name.as_str())
-                .map(|v| v.as_bytes().to_vec())
-                .unwrap_or_default(),
-            _ => Self::client_ip(session).into_bytes(),
+                .map_or(&b""[..], |v| v.as_bytes()),
+            zbin::model::Balance::KetamaClientIp => {
+                ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
+                ip.as_bytes()
+            }
+            _ => b"",
         };
-        let Some(choice) = self.shared.pools.choose(upstream, &key, &ctx.tried) else {
-            return Err(Error::explain(ErrorType::HTTPStatus(503), "no healthy server"));
+        let Some(choice) = self.shared.pools.choose(upstream, runtime, key, &ctx.tried) else {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(503),
+                "no server of the upstream is available",
+            ));
         };
+        // Recorded before anything else can fail, so the in-flight count
+        // is given back in `logging` whatever happens.
         if let Some((_, _, previous)) = ctx.server.take() {
             previous.active.fetch_sub(1, Ordering::Relaxed);
         }
         choice.state.active.fetch_add(1, Ordering::Relaxed);
+        ctx.server = Some((choice.index, choice.addr, choice.state.clone()));
         ctx.tried.push(choice.index);
         ctx.attempts += 1;
+        // A retry replays the body through `request_body_filter`.
+        ctx.body_bytes = 0;
         self.shared
             .metrics
             .upstream_attempts
             .with_label_values(&[upstream.name.as_str()])
             .inc();
         let tls = upstream.tls.as_ref();
-        let sni = tls.and_then(|t| t.sni.clone()).unwrap_or_else(|| {
-            choice
-                .addr
-                .rsplit_once(':')
-                .map_or(String::new(), |(h, _)| h.to_string())
-        });
-        let mut peer = HttpPeer::new(choice.addr.as_str(), tls.is_some(), sni);
+        let sni = tls
+            .and_then(|t| t.sni.clone())
+            .unwrap_or_else(|| choice.state.host.clone());
+        let mut peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
         let timeouts = &upstream.timeouts;
-        let route_timeout = self.route(ctx).and_then(|(_, r)| r.modifiers.timeout);
-        peer.options.connection_timeout = Some(Duration::from_millis(timeouts.connect));
-        peer.options.read_timeout = Some(Duration::from_millis(
-            route_timeout.map_or(timeouts.read, |t| t.min(timeouts.read)),
-        ));
-        peer.options.write_timeout = Some(Duration::from_millis(timeouts.write));
+        // Every wait is capped by what is left of the route's deadline.
+        let capped = |ms: u64| {
+            let d = Duration::from_millis(ms);
+            Some(left.map_or(d, |left| left.min(d)))
+        };
+        peer.options.connection_timeout = capped(timeouts.connect);
+        peer.options.total_connection_timeout = capped(timeouts.connect);
+        peer.options.read_timeout = capped(timeouts.read);
+        peer.options.write_timeout = capped(timeouts.write);
         peer.options.idle_timeout = Some(Duration::from_millis(timeouts.idle));
         if let Some(tls) = tls {
             peer.options.verify_cert = tls.verify;
             peer.options.verify_hostname = tls.verify;
         }
-        ctx.server = Some((choice.index, choice.addr, choice.state));
         Ok(Box::new(peer))
     }
 
     fn fail_to_connect(&self, session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
         self.note_failure(ctx);
-        if let Some(upstream) = self.upstream(ctx) {
-            let retry = &upstream.retry;
-            let allowed = retry.non_idempotent || is_idempotent(&session.req_header().method);
-            let timed_out = matches!(e.etype(), ErrorType::ConnectTimedout);
-            let wanted = if timed_out {
-                retry.on_timeout
+        let wanted = ctx.upstream().is_some_and(|u| {
+            if matches!(e.etype(), ErrorType::ConnectTimedout) {
+                u.retry.on_timeout
             } else {
-                retry.on_connect_error
-            };
-            e.set_retry(allowed && wanted && ctx.attempts <= retry.count);
-        }
+                u.retry.on_connect_error
+            }
+        });
+        e.set_retry(wanted && self.may_retry(session, ctx));
         e
     }
 
@@ -511,23 +616,25 @@ impl ProxyHttp for Zentinel {
     ) -> Box<Error> {
         let mut e = e.more_context(format!("peer: {peer}"));
         if std::mem::take(&mut ctx.retry_on_status) {
-            e.set_retry(true);
+            let again = self.may_retry(session, ctx);
+            e.set_retry(again);
+            return e;
+        }
+        // A client that goes away, or sends too much, says nothing about
+        // the server.
+        if e.esource() != &ErrorSource::Upstream {
+            e.set_retry(false);
             return e;
         }
         self.note_failure(ctx);
         let timed_out = matches!(e.etype(), ErrorType::ReadTimedout | ErrorType::WriteTimedout);
-        let retry = self.upstream(ctx).map(|u| u.retry.clone()).unwrap_or_default();
-        let allowed = retry.non_idempotent || is_idempotent(&session.req_header().method);
-        if allowed
-            && timed_out
-            && retry.on_timeout
-            && ctx.attempts <= retry.count
-            && !session.as_ref().retry_buffer_truncated()
-        {
-            e.set_retry(true);
-        } else if !allowed {
+        let on_timeout = ctx.upstream().is_some_and(|u| u.retry.on_timeout);
+        if !self.may_retry(session, ctx) {
             e.set_retry(false);
+        } else if timed_out {
+            e.set_retry(on_timeout);
         } else {
+            // A pooled connection the server had closed: worth another go.
             e.retry.decide_reuse(client_reused);
         }
         e
@@ -539,25 +646,34 @@ impl ProxyHttp for Zentinel {
         request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // Pingora has removed the hop-by-hop headers it knows and, for a
+        // WebSocket upgrade, put `connection` and `upgrade` back.
+        let upgrade = session.is_upgrade_req();
         for name in &HOP_BY_HOP {
-            // Looking up a prepared name is cheap; removing is rare.
-            if request.headers.contains_key(name) {
+            let keep = upgrade && (*name == http::header::CONNECTION || *name == http::header::UPGRADE);
+            if !keep && request.headers.contains_key(name) {
                 request.remove_header(name);
             }
         }
-        let client_ip = Self::client_ip(session);
-        let forwarded_for = match request.headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(previous) if !client_ip.is_empty() => format!("{previous}, {client_ip}"),
-            Some(previous) => previous.to_string(),
-            None => client_ip,
+        let client_ip = request::client_ip(session).map(|ip| ip.to_string());
+        let forwarded_for = match (
+            request.headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()),
+            client_ip,
+        ) {
+            (Some(previous), Some(ip)) => format!("{previous}, {ip}"),
+            (Some(previous), None) => previous.to_string(),
+            (None, ip) => ip.unwrap_or_default(),
         };
         request.insert_header(X_FORWARDED_FOR, forwarded_for)?;
-        request.insert_header(X_FORWARDED_PROTO, Self::scheme(session))?;
-        if let Some(host) = session.req_header().headers.get(http::header::HOST).cloned() {
+        request.insert_header(X_FORWARDED_PROTO, request::scheme(session))?;
+        // The authority the client asked for (`:authority` from an HTTP/2
+        // client is `Host` upstream by now).
+        let host = request::authority(session.req_header()).to_string();
+        if !host.is_empty() {
             request.insert_header(X_FORWARDED_HOST, host)?;
         }
         request.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
-        let Some((loaded, route)) = self.route(ctx) else {
+        let (Some(serving), Some(route)) = (ctx.serving.as_deref(), ctx.route()) else {
             return Ok(());
         };
         // The upstream receives the normalized path, after any rewrite.
@@ -565,24 +681,23 @@ impl ProxyHttp for Zentinel {
         let path = match &route.modifiers.rewrite {
             Some(Rewrite::Prefix { from, to }) => match ctx.path.strip_prefix(from.as_str()) {
                 Some(rest) if rest.is_empty() || rest.starts_with('/') || from.ends_with('/') => {
-                    let joined = format!("{}/{}", to.trim_end_matches('/'), rest.trim_start_matches('/'));
                     if rest.is_empty() && !to.ends_with('/') && to != "/" {
                         to.clone()
                     } else {
-                        joined
+                        format!("{}/{}", to.trim_end_matches('/'), rest.trim_start_matches('/'))
                     }
                 }
                 _ => ctx.path.clone(),
             },
             Some(Rewrite::Template(template)) => {
-                let captures = loaded.program().captures(ctx.route.unwrap_or(0), &ctx.path);
+                let captures = serving.loaded.program().captures(ctx.route.unwrap_or(0), &ctx.path);
                 render(
                     template,
                     &TemplateContext {
                         host: &ctx.host,
                         path: &ctx.path,
                         query: query.as_deref(),
-                        scheme: Self::scheme(session),
+                        scheme: request::scheme(session),
                         request_id: &ctx.request_id,
                         captures: &captures,
                     },
@@ -601,7 +716,7 @@ impl ProxyHttp for Zentinel {
                 .map_err(|e| Error::because(ErrorType::InternalError, "building the upstream path", e))?;
             request.set_uri(uri);
         }
-        for edit in route.modifiers.request_headers.iter().chain(&ctx.agent_request_edits) {
+        for edit in route.modifiers.request_headers.iter().chain(&ctx.edits.request) {
             match edit.op {
                 zbin::model::HeaderOp::Set => {
                     request.insert_header(edit.name.clone(), edit.value.as_str())?;
@@ -623,13 +738,13 @@ impl ProxyHttp for Zentinel {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // Nothing has gone to the client yet: past the deadline, a 504.
+        if ctx.past_deadline() {
+            return Err(deadline_error());
+        }
         let status = response.status.as_u16();
-        let Some(upstream) = self.upstream(ctx) else {
-            return Ok(());
-        };
-        let retry = &upstream.retry;
-        let allowed = retry.non_idempotent || is_idempotent(&session.req_header().method);
-        if retry.on_status.contains(&status) && allowed && ctx.attempts <= retry.count {
+        let on_status = ctx.upstream().is_some_and(|u| u.retry.on_status.contains(&status));
+        if on_status && self.may_retry(session, ctx) {
             // Another server gets the request; this answer is dropped.
             self.note_failure(ctx);
             ctx.retry_on_status = true;
@@ -640,67 +755,65 @@ impl ProxyHttp for Zentinel {
         Ok(())
     }
 
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        // The answer has begun: past the deadline, the only thing left to
+        // do is to cut it off.
+        if ctx.past_deadline() {
+            return Err(Error::explain(ErrorType::ReadTimedout, "the route's timeout passed mid-response").into_up());
+        }
+        Ok(None)
+    }
+
     async fn response_filter(
         &self,
         _session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // `upgrade` stays (a 426 names what to upgrade to); `connection`
+        // too on the 101 of a WebSocket upgrade.
+        let switching = response.status == http::StatusCode::SWITCHING_PROTOCOLS;
         for name in &HOP_BY_HOP {
-            if *name != http::header::UPGRADE && response.headers.contains_key(name) {
+            let keep = *name == http::header::UPGRADE || (switching && *name == http::header::CONNECTION);
+            if !keep && response.headers.contains_key(name) {
                 response.remove_header(name);
             }
         }
         response.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
-        if let Some((_, route)) = self.route(ctx) {
+        if let Some(route) = ctx.route() {
             actions::apply_edits(response, &route.modifiers.response_headers)?;
         }
-        actions::apply_edits(response, &ctx.agent_response_edits)?;
+        actions::apply_edits(response, &ctx.edits.response)?;
         Ok(())
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let code = match e.etype() {
-            ErrorType::HTTPStatus(code) => *code,
-            ErrorType::ReadTimedout if matches!(e.esource(), pingora_error::ErrorSource::Downstream) => 408,
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
-            ErrorType::ConnectRefused
-            | ErrorType::ConnectNoRoute
-            | ErrorType::ConnectError
-            | ErrorType::ConnectionClosed
-            | ErrorType::ConnectProxyFailure
-            | ErrorType::TLSHandshakeFailure
-            | ErrorType::InvalidHTTPHeader => {
-                if matches!(e.esource(), pingora_error::ErrorSource::Downstream) {
-                    400
-                } else {
-                    502
-                }
+        let written = session.response_written().is_some();
+        let mut code = request::error_status(e);
+        if let Some(answer) = ctx.agent_answer.take().filter(|_| !written) {
+            match self.write_agent_answer(session, ctx, &answer).await {
+                Ok(status) => ctx.status = Some(status),
+                Err(_) => code = 0,
             }
-            _ => match e.esource() {
-                pingora_error::ErrorSource::Upstream => 502,
-                pingora_error::ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                    _ => 400,
-                },
-                _ => 500,
-            },
-        };
-        if code > 0 {
+            return FailToProxy {
+                error_code: ctx.status.unwrap_or(code),
+                can_reuse_downstream: false,
+            };
+        }
+        if code > 0 && !written {
             let reason = http::StatusCode::from_u16(code)
                 .ok()
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("error")
                 .to_lowercase();
-            let headers = [
-                ("content-type", "text/plain; charset=utf-8".to_string()),
-                ("x-request-id", ctx.request_id.clone()),
-            ];
-            if actions::send(session, code, &headers, Bytes::from(format!("{reason}\n")), &[])
-                .await
-                .is_ok()
-            {
-                ctx.status = Some(code);
+            if let Ok(status) = actions::text(session, code, &reason, &[], ctx.answer()).await {
+                ctx.status = Some(status);
             }
         }
         FailToProxy {
@@ -710,8 +823,7 @@ impl ProxyHttp for Zentinel {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        let upstream_addr = ctx.server.as_ref().map(|(_, addr, _)| addr.clone());
-        if let Some((_, _, state)) = ctx.server.take() {
+        if let Some((_, _, state)) = &ctx.server {
             state.active.fetch_sub(1, Ordering::Relaxed);
         }
         let status = session
@@ -720,53 +832,37 @@ impl ProxyHttp for Zentinel {
             .or(ctx.status)
             .unwrap_or(0);
         let elapsed = ctx.started.elapsed();
-        let route = self.route(ctx).map_or("", |(_, r)| r.name.as_str()).to_string();
-        let upstream = self.upstream(ctx).map(|u| u.name.clone());
+        let route = ctx.route().map(|r| r.name.as_str());
         let metrics = &self.shared.metrics;
         metrics
             .requests
-            .with_label_values(&[route.as_str(), crate::metrics::status_class(status)])
+            .with_label_values(&[route.unwrap_or(""), crate::metrics::status_class(status)])
             .inc();
         metrics
             .duration
-            .with_label_values(&[route.as_str()])
+            .with_label_values(&[route.unwrap_or("")])
             .observe(elapsed.as_secs_f64());
         let header = session.req_header();
-        let client_ip = Self::client_ip(session);
-        let path = if ctx.path.is_empty() {
-            header.uri.path()
-        } else {
-            ctx.path.as_str()
-        };
+        let client_ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
+        let upstream_addr = ctx.server.as_ref().map(|(_, addr, _)| addr.to_string());
         let line = crate::accesslog::line(&crate::accesslog::Entry {
             request_id: &ctx.request_id,
             client_ip: &client_ip,
             method: header.method.as_str(),
             host: &ctx.host,
-            path,
+            path: if ctx.path.is_empty() {
+                header.uri.path()
+            } else {
+                &ctx.path
+            },
             status,
             bytes: session.body_bytes_sent(),
             duration_ms: elapsed.as_secs_f64() * 1e3,
-            route: (!route.is_empty()).then_some(route.as_str()),
-            upstream: upstream.as_deref(),
+            route,
+            upstream: ctx.upstream().map(|u| u.name.as_str()),
             upstream_addr: upstream_addr.as_deref(),
             attempts: ctx.attempts,
         });
-        self.shared.access_log(&line);
-    }
-}
-
-impl Zentinel {
-    /// Counts a failed attempt against the server it went to.
-    fn note_failure(&self, ctx: &Ctx) {
-        let (Some(upstream), Some((_, _, state))) = (self.upstream(ctx), ctx.server.as_ref()) else {
-            return;
-        };
-        self.shared
-            .metrics
-            .upstream_failures
-            .with_label_values(&[upstream.name.as_str()])
-            .inc();
-        self.shared.pools.record_failure(upstream, state);
+        self.shared.access_log.log(line);
     }
 }

@@ -1,6 +1,6 @@
-//! `SIGHUP` reloads the artifact from the same path (a background service,
-//! so it lives and ends with the server); the same loop flushes the access
-//! log.
+//! `SIGHUP` reloads the artifact from the same path: a background service,
+//! so it lives and ends with the server. Shutdown is noted here too, so
+//! that `/ready` says the process is draining.
 
 use std::sync::Arc;
 
@@ -24,18 +24,16 @@ impl BackgroundService for Reloader {
                 return;
             }
         };
-        // The access log is flushed here too, every 100 ms and at the end.
-        let mut flush = tokio::time::interval(std::time::Duration::from_millis(100));
         loop {
             tokio::select! {
                 _ = hangups.recv() => {
                     let shared = self.shared.clone();
-                    // Loading verifies the whole file: off the async threads.
+                    // Loading verifies the whole file and may resolve DNS
+                    // names: off the async threads.
                     let _ = tokio::task::spawn_blocking(move || shared.reload()).await;
                 }
-                _ = flush.tick() => self.shared.flush_access_log(),
                 _ = shutdown.changed() => {
-                    self.shared.flush_access_log();
+                    self.shared.start_draining();
                     return;
                 }
             }

@@ -1,14 +1,18 @@
-//! Putting a Pingora server together from an artifact: one proxy service
-//! with every listener of the policy, the admin listener, and the
-//! background services (reload, health checks).
+//! Putting a Pingora server together from an artifact: the proxy listeners
+//! of the policy, the admin listener, and the background services (reload,
+//! health checks, DNS). Returns when the server has shut down, once the
+//! access log is written out.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::{Opt, ServerConf};
-use pingora_core::server::Server;
+use pingora_core::server::{RunArgs, Server};
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
+use pingora_proxy::HttpProxy;
 
 use crate::admin::Admin;
 use crate::artifact;
@@ -32,10 +36,11 @@ pub struct RunOptions {
     pub access_log: String,
 }
 
-/// Builds and runs the server; returns only on a startup error.
+/// Builds the server and runs it until it is told to stop; `Err` only on a
+/// startup error.
 pub fn run(options: RunOptions) -> Result<(), String> {
     let loaded = artifact::load(&options.artifact).map_err(|e| e.to_string())?;
-    let access_log: Box<dyn std::io::Write + Send> = if options.access_log == "-" {
+    let out: Box<dyn std::io::Write + Send> = if options.access_log == "-" {
         Box::new(std::io::stdout())
     } else {
         Box::new(
@@ -46,7 +51,10 @@ pub fn run(options: RunOptions) -> Result<(), String> {
                 .map_err(|e| format!("cannot open the access log `{}`: {e}", options.access_log))?,
         )
     };
-    let shared = Arc::new(Shared::new(options.artifact.clone(), loaded.clone(), access_log));
+    let shared = Arc::new(
+        Shared::new(options.artifact.clone(), loaded.clone(), out)
+            .map_err(|e| format!("cannot start the access log: {e}"))?,
+    );
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -66,41 +74,58 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Zentinel { shared: shared.clone() },
-        "zentinel",
-    );
-    for listener in &loaded.policy().listeners {
+    // HTTP/2 with prior knowledge (h2c) is a setting of a whole service, and
+    // it makes a listener wait for 24 bytes before it can tell HTTP/1 from
+    // HTTP/2: plain listeners that ask for `http2` get a service of their
+    // own, so the others keep answering the shortest HTTP/1.0 request.
+    let policy = loaded.policy();
+    let mut main = service(&server, &shared, "zentinel");
+    let mut h2c = service(&server, &shared, "zentinel h2c");
+    let mut has_h2c = false;
+    for listener in &policy.listeners {
         match &listener.tls {
-            None => proxy.add_tcp(&listener.addr),
+            None if listener.http2 => {
+                h2c.add_tcp(&listener.addr);
+                has_h2c = true;
+            }
+            None => main.add_tcp(&listener.addr),
             Some(tls) => {
                 let settings = crate::tls::settings(&loaded, tls, listener.http2)
                     .map_err(|e| format!("listener {}: {e}", listener.addr))?;
-                proxy.add_tls_with_settings(&listener.addr, None, settings);
+                main.add_tls_with_settings(&listener.addr, None, settings);
             }
         }
     }
-    if loaded.policy().listeners.iter().any(|l| l.http2 && l.tls.is_none()) {
-        // HTTP/2 without TLS (h2c, by prior knowledge); HTTP/1.1 still works.
-        if let Some(app) = proxy.app_logic_mut() {
-            let mut options = pingora_core::apps::HttpServerOptions::default();
+    server.add_service(main);
+    if has_h2c {
+        if let Some(app) = h2c.app_logic_mut() {
+            let mut options = HttpServerOptions::default();
             options.h2c = true;
             app.server_options = Some(options);
         }
+        server.add_service(h2c);
     }
-    server.add_service(proxy);
-    if let Some(addr) = &loaded.policy().admin {
+    if let Some(addr) = &policy.admin {
         let mut admin = Service::new("zentinel admin".to_string(), Admin { shared: shared.clone() });
         admin.add_tcp(addr);
         server.add_service(admin);
     }
     server.add_service(background_service("reload", Reloader { shared: shared.clone() }));
-    server.add_service(background_service("health checks", HealthChecks { shared }));
+    server.add_service(background_service(
+        "health checks",
+        HealthChecks { shared: shared.clone() },
+    ));
     log::info!(
         "serving {} (digest {}) with {threads} threads",
         options.artifact.display(),
         loaded.digest
     );
-    server.run_forever()
+    server.run(RunArgs::default());
+    // Requests drained during shutdown are logged too.
+    shared.access_log.finish(Duration::from_secs(2));
+    Ok(())
+}
+
+fn service(server: &Server, shared: &Arc<Shared>, name: &str) -> Service<HttpProxy<Zentinel>> {
+    pingora_proxy::http_proxy_service_with_name(&server.configuration, Zentinel { shared: shared.clone() }, name)
 }

@@ -1,58 +1,106 @@
-//! State shared by every request and service: the artifact being served
-//! (swapped atomically on reload), upstream pools, rate limiters, metrics
-//! and the access log.
+//! State shared by every request and service: what is being served
+//! (swapped atomically on reload), server state that outlives reloads, rate
+//! limiters, metrics and the access log.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::accesslog::AccessLog;
 use crate::artifact::{self, LoadError, Loaded};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::upstream::Pools;
+use crate::upstream::{Pools, UpstreamRuntime};
+
+/// One loaded artifact and what the runtime derived from it at load time,
+/// so that a request only indexes: an `UpstreamRuntime` per upstream (in
+/// policy order) and the canonical root of every `static` route.
+pub struct Serving {
+    pub loaded: Arc<Loaded>,
+    pub upstreams: Vec<UpstreamRuntime>,
+    /// By route index: the canonical static root, when the route serves
+    /// files and its root exists.
+    pub static_roots: Vec<Option<PathBuf>>,
+}
+
+impl Serving {
+    /// Derives the runtime state of `loaded`, carrying server state over
+    /// from `pools`. Blocking (DNS names, canonical paths): call it while
+    /// loading, off the async threads.
+    pub fn new(loaded: Arc<Loaded>, pools: &Pools) -> Serving {
+        let policy = loaded.policy();
+        let upstreams = policy.upstreams.iter().map(|u| pools.runtime(u)).collect();
+        let static_roots = policy
+            .routes
+            .iter()
+            .map(|route| match &route.action {
+                zbin::model::Action::Static { root, .. } => std::fs::canonicalize(loaded.resolve(root)).ok(),
+                _ => None,
+            })
+            .collect();
+        Serving {
+            loaded,
+            upstreams,
+            static_roots,
+        }
+    }
+}
 
 pub struct Shared {
     /// Where the artifact is read from, at start and on every reload.
     pub path: PathBuf,
-    current: ArcSwap<Loaded>,
+    current: ArcSwap<Serving>,
     pub pools: Pools,
     pub rate_limiter: RateLimiter,
     pub metrics: Metrics,
-    access_log: Mutex<std::io::BufWriter<Box<dyn Write + Send>>>,
+    pub access_log: AccessLog,
+    /// Set once shutdown begins: `/ready` answers 503 from then on.
+    draining: AtomicBool,
 }
 
 impl Shared {
-    pub fn new(path: PathBuf, loaded: Arc<Loaded>, access_log: Box<dyn Write + Send>) -> Self {
+    /// The state of a server starting with `loaded`; access log lines go
+    /// to `access_log` (through a writer thread started here).
+    pub fn new(
+        path: PathBuf,
+        loaded: Arc<Loaded>,
+        access_log: Box<dyn std::io::Write + Send>,
+    ) -> std::io::Result<Self> {
         let metrics = Metrics::new();
         metrics.set_artifact(&loaded.digest);
-        Shared {
+        let access_log = AccessLog::start(access_log, metrics.access_log_dropped.clone())?;
+        let pools = Pools::default();
+        let serving = Serving::new(loaded, &pools);
+        Ok(Shared {
             path,
-            current: ArcSwap::new(loaded),
-            pools: Pools::default(),
+            current: ArcSwap::from_pointee(serving),
+            pools,
             rate_limiter: RateLimiter::default(),
             metrics,
-            access_log: Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, access_log)),
-        }
+            access_log,
+            draining: AtomicBool::new(false),
+        })
     }
 
-    /// The artifact being served; a request keeps the one it started with.
-    pub fn current(&self) -> Arc<Loaded> {
+    /// What is being served; a request keeps the one it started with.
+    pub fn current(&self) -> Arc<Serving> {
         self.current.load_full()
     }
 
     /// Loads the artifact again from its path and swaps it in; on any
-    /// error the current one keeps serving.
+    /// error the current one keeps serving. Blocking: call it off the
+    /// async threads.
     pub fn reload(&self) -> Result<Arc<Loaded>, LoadError> {
         match artifact::load(&self.path) {
             Ok(loaded) => {
                 let old = self.current();
-                let listeners = |l: &Loaded| l.policy().listeners.iter().map(|l| l.addr.clone()).collect::<Vec<_>>();
-                if listeners(&old) != listeners(&loaded) || old.policy().admin != loaded.policy().admin {
+                let listeners = |l: &Loaded| l.policy().listeners.clone();
+                if listeners(&old.loaded) != listeners(&loaded) || old.loaded.policy().admin != loaded.policy().admin {
                     log::warn!("the new artifact changes listeners; they take effect on restart or upgrade");
                 }
-                self.current.store(loaded.clone());
+                self.current.store(Arc::new(Serving::new(loaded.clone(), &self.pools)));
                 self.metrics.reloads.inc();
                 self.metrics.set_artifact(&loaded.digest);
                 log::info!("reloaded {} (digest {})", self.path.display(), loaded.digest);
@@ -66,15 +114,11 @@ impl Shared {
         }
     }
 
-    /// Buffers one access log line (with its newline).
-    pub fn access_log(&self, line: &str) {
-        let mut out = self.access_log.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = out.write_all(line.as_bytes());
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// Writes buffered access log lines out.
-    pub fn flush_access_log(&self) {
-        let mut out = self.access_log.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = out.flush();
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 }

@@ -1,36 +1,58 @@
-//! Choosing a server: balancing, backups, and the health state that
-//! decides which servers are in rotation. State is keyed by (upstream
-//! name, server address), so a reload keeps the state of every server
-//! that is still there.
+//! Choosing a server: balancing, backups, and the state that decides which
+//! servers are in rotation. A server's state lives in `Pools` under (upstream
+//! name, address), so a reload keeps the health, ejection and in-flight
+//! counts of every server that is still there; each loaded artifact gets an
+//! `UpstreamRuntime` per upstream, indexed like the policy's upstreams, so
+//! the hot path takes no lock and hashes no name.
+//!
+//! Addresses are resolved off the request path: IP addresses when the
+//! artifact is loaded, DNS names then and again in the background
+//! (`health`). A name that does not resolve leaves its server out of
+//! rotation until it does.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use rand::Rng;
 use zbin::model::{Balance, Upstream};
 
 /// What is known of one server.
 #[derive(Debug)]
 pub struct ServerState {
+    /// `HOST:PORT` as the policy writes it.
+    pub addr: String,
+    /// The host part, for SNI and `Host` on health checks.
+    pub host: String,
+    /// Where to connect; `None` until a DNS name resolves.
+    resolved: ArcSwapOption<SocketAddr>,
     /// In rotation according to active health checks (true until a check
     /// says otherwise).
     pub healthy: AtomicBool,
-    /// Requests in flight, for `least_conn` and `p2c`.
+    /// Requests in flight, for `least_conn`, `p2c` and `max_connections`.
     pub active: AtomicUsize,
-    /// Passive ejection: failures in the current window, and when the
-    /// server may come back (milliseconds since `epoch`, 0 when not ejected).
+    /// Passive ejection: recent failures, and when the server may come
+    /// back (milliseconds since `Pools::epoch`; 0 when not ejected).
     failures: Mutex<Vec<Instant>>,
     ejected_until: AtomicU64,
-    /// Consecutive check results, for `rise` and `fall`.
+    /// Consecutive active-check results: successes in the low 16 bits,
+    /// failures in the high 16, for `rise` and `fall`.
     pub streak: AtomicU32,
 }
 
 impl ServerState {
-    fn new() -> Self {
+    fn new(addr: &str) -> Self {
+        let host = match addr.rsplit_once(':') {
+            Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            None => addr.to_string(),
+        };
         ServerState {
+            addr: addr.to_string(),
+            host,
+            resolved: ArcSwapOption::new(addr.parse::<SocketAddr>().ok().map(Arc::new)),
             healthy: AtomicBool::new(true),
             active: AtomicUsize::new(0),
             failures: Mutex::new(Vec::new()),
@@ -38,24 +60,52 @@ impl ServerState {
             streak: AtomicU32::new(0),
         }
     }
+
+    /// Whether the address is a DNS name (resolved by lookups).
+    pub fn is_named(&self) -> bool {
+        self.addr.parse::<SocketAddr>().is_err()
+    }
+
+    /// Where to connect, if known.
+    pub fn resolved(&self) -> Option<SocketAddr> {
+        self.resolved.load().as_deref().copied()
+    }
+
+    /// Records the result of a lookup; a failed one keeps the last good
+    /// address (a resolver hiccup should not take a server out).
+    pub fn set_resolved(&self, addr: Option<SocketAddr>) {
+        if let Some(addr) = addr {
+            if self.resolved() != Some(addr) {
+                log::info!("server {} resolves to {addr}", self.addr);
+            }
+            self.resolved.store(Some(Arc::new(addr)));
+        }
+    }
+
+    /// Resolves a DNS name, blocking: for loading, never for a request.
+    pub fn resolve_blocking(&self) {
+        if !self.is_named() || self.resolved().is_some() {
+            return;
+        }
+        match self.addr.to_socket_addrs() {
+            Ok(mut addrs) => self.set_resolved(addrs.next()),
+            Err(e) => log::warn!("server {} does not resolve yet: {e}", self.addr),
+        }
+    }
 }
 
-/// The state of one upstream's servers, in the order the policy lists them.
+/// The servers of one upstream for one loaded artifact, in policy order.
 #[derive(Debug)]
-struct UpstreamStates {
-    addrs: Vec<String>,
-    servers: Vec<Arc<ServerState>>,
+pub struct UpstreamRuntime {
+    pub servers: Vec<Arc<ServerState>>,
     /// Round-robin cursor.
     cursor: AtomicUsize,
 }
 
-/// Health and balancing state of every server of every upstream.
+/// Every server's state, by (upstream, address): what survives a reload.
 #[derive(Debug)]
 pub struct Pools {
-    /// By (upstream, server address): what survives a reload.
     servers: Mutex<HashMap<(String, String), Arc<ServerState>>>,
-    /// By upstream name, for the hot path: a read lock and no allocation.
-    upstreams: RwLock<HashMap<String, Arc<UpstreamStates>>>,
     epoch: Instant,
 }
 
@@ -63,7 +113,6 @@ impl Default for Pools {
     fn default() -> Self {
         Pools {
             servers: Mutex::new(HashMap::new()),
-            upstreams: RwLock::new(HashMap::new()),
             epoch: Instant::now(),
         }
     }
@@ -73,58 +122,48 @@ impl Default for Pools {
 #[derive(Debug, Clone)]
 pub struct Choice {
     pub index: usize,
-    pub addr: String,
+    pub addr: SocketAddr,
     pub state: Arc<ServerState>,
 }
 
 impl Pools {
+    /// The state of `upstream`'s server `addr`, created on first sight.
     pub fn state(&self, upstream: &str, addr: &str) -> Arc<ServerState> {
         let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
         servers
             .entry((upstream.to_string(), addr.to_string()))
-            .or_insert_with(|| Arc::new(ServerState::new()))
+            .or_insert_with(|| Arc::new(ServerState::new(addr)))
             .clone()
     }
 
-    /// The states of `upstream`'s servers, rebuilt (keeping each server's
-    /// own state) when a reload changed the list.
-    fn states(&self, upstream: &Upstream) -> Arc<UpstreamStates> {
-        let fits = |u: &UpstreamStates| {
-            u.addrs.len() == upstream.servers.len() && u.addrs.iter().zip(&upstream.servers).all(|(a, s)| *a == s.addr)
-        };
-        if let Some(states) = self
-            .upstreams
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&upstream.name)
-        {
-            if fits(states) {
-                return states.clone();
-            }
+    /// The runtime of `upstream` for a newly loaded artifact: each server's
+    /// state carried over when it was already known, DNS names resolved
+    /// (blocking: this runs while loading, off the request path).
+    pub fn runtime(&self, upstream: &Upstream) -> UpstreamRuntime {
+        let servers: Vec<Arc<ServerState>> = upstream
+            .servers
+            .iter()
+            .map(|s| self.state(&upstream.name, &s.addr))
+            .collect();
+        for server in &servers {
+            server.resolve_blocking();
         }
-        let states = Arc::new(UpstreamStates {
-            addrs: upstream.servers.iter().map(|s| s.addr.clone()).collect(),
-            servers: upstream
-                .servers
-                .iter()
-                .map(|s| self.state(&upstream.name, &s.addr))
-                .collect(),
+        UpstreamRuntime {
+            servers,
             cursor: AtomicUsize::new(0),
-        });
-        self.upstreams
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(upstream.name.clone(), states.clone());
-        states
+        }
     }
 
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Whether a server is in rotation now.
+    /// Whether a server is in rotation now: resolved, not taken out by an
+    /// active check, not ejected.
     pub fn available(&self, state: &ServerState) -> bool {
-        state.healthy.load(Ordering::Relaxed) && state.ejected_until.load(Ordering::Relaxed) <= self.now_ms()
+        state.healthy.load(Ordering::Relaxed)
+            && state.ejected_until.load(Ordering::Relaxed) <= self.now_ms()
+            && state.resolved.load().is_some()
     }
 
     /// Records a failed attempt; ejects the server when `passive` says so.
@@ -141,45 +180,52 @@ impl Pools {
                 .ejected_until
                 .store(self.now_ms() + passive.eject, Ordering::Relaxed);
             log::warn!(
-                "upstream `{}`: a server is ejected for {} ms after repeated failures",
+                "upstream `{}`: server {} is ejected for {} ms after {} failures",
                 upstream.name,
-                passive.eject
+                state.addr,
+                passive.eject,
+                passive.failures
             );
         }
     }
 
-    /// Chooses a server of `upstream`, skipping `tried` (retries go to
-    /// another server where one is available). `key` feeds `ketama`.
-    pub fn choose(&self, upstream: &Upstream, key: &[u8], tried: &[usize]) -> Option<Choice> {
-        let upstream_states = self.states(upstream);
-        let states = &upstream_states.servers;
-        let usable = |i: usize, backup: bool, skip_tried: bool| {
+    /// Chooses a server of `upstream`. Primaries first; a retry goes to a
+    /// server not `tried` yet, a backup before a primary that already
+    /// failed this request (as nginx's `proxy_next_upstream` does), and to a
+    /// tried one only when nothing else is left. `key` feeds `ketama`.
+    pub fn choose(
+        &self,
+        upstream: &Upstream,
+        runtime: &UpstreamRuntime,
+        key: &[u8],
+        tried: &[usize],
+    ) -> Option<Choice> {
+        let states = &runtime.servers;
+        let usable = |i: usize, backup: bool, retry_tried: bool| {
             upstream.servers[i].backup == backup
+                && tried.contains(&i) == retry_tried
                 && self.available(&states[i])
                 && upstream
                     .max_connections
                     .is_none_or(|max| states[i].active.load(Ordering::Relaxed) < max as usize)
-                && !(skip_tried && tried.contains(&i))
         };
-        // Primaries first, untried first; backups only when no primary is up.
-        let (backup, skip_tried) = [(false, true), (false, false), (true, true), (true, false)]
+        let (backup, retry_tried) = [(false, false), (true, false), (false, true), (true, true)]
             .into_iter()
-            .find(|&(backup, skip)| (0..upstream.servers.len()).any(|i| usable(i, backup, skip)))?;
-        let candidates = || (0..upstream.servers.len()).filter(move |&i| usable(i, backup, skip_tried));
+            .find(|&(backup, again)| (0..upstream.servers.len()).any(|i| usable(i, backup, again)))?;
+        let candidates = || (0..upstream.servers.len()).filter(move |&i| usable(i, backup, retry_tried));
         let weight = |i: usize| u64::from(upstream.servers[i].weight.max(1));
         let index = match &upstream.balance {
             Balance::RoundRobin => {
                 let total: u64 = candidates().map(weight).sum();
-                let mut tick = upstream_states.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total;
-                let mut chosen = None;
-                for i in candidates() {
+                let mut tick = runtime.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total;
+                candidates().find(|&i| {
                     if tick < weight(i) {
-                        chosen = Some(i);
-                        break;
+                        true
+                    } else {
+                        tick -= weight(i);
+                        false
                     }
-                    tick -= weight(i);
-                }
-                chosen?
+                })?
             }
             Balance::LeastConn => {
                 candidates().min_by_key(|&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))?
@@ -188,27 +234,20 @@ impl Pools {
             Balance::PowerOfTwoChoices => {
                 let a = weighted_random(candidates(), weight)?;
                 let b = weighted_random(candidates(), weight)?;
-                if states[b].active.load(Ordering::Relaxed) < states[a].active.load(Ordering::Relaxed) {
+                let load = |i: usize| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i);
+                if load(b) < load(a) {
                     b
                 } else {
                     a
                 }
             }
             Balance::KetamaClientIp | Balance::KetamaHeader(_) => {
-                // Rendezvous hashing: the server with the highest score for
-                // the key wins, so a key keeps its server while that server
-                // is up, and only its keys move when it goes.
-                candidates().max_by_key(|&i| {
-                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                    key.hash(&mut hasher);
-                    upstream.servers[i].addr.hash(&mut hasher);
-                    hasher.finish() / weight(i) * weight(i)
-                })?
+                zbin::balance::pick(&upstream.servers, key, |i| usable(i, backup, retry_tried))?
             }
         };
         Some(Choice {
             index,
-            addr: upstream.servers[index].addr.clone(),
+            addr: states[index].resolved()?,
             state: states[index].clone(),
         })
     }
@@ -239,4 +278,88 @@ pub fn split_target(targets: &[(u32, u8)]) -> u32 {
         pick -= u32::from(*share);
     }
     targets[0].0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbin::model::{Retry, Server, Timeouts};
+
+    fn upstream(balance: Balance, servers: &[(&str, u32, bool)]) -> Upstream {
+        Upstream {
+            name: "u".into(),
+            servers: servers
+                .iter()
+                .map(|&(addr, weight, backup)| Server {
+                    addr: addr.into(),
+                    weight,
+                    backup,
+                })
+                .collect(),
+            balance,
+            health: None,
+            passive: None,
+            timeouts: Timeouts::default(),
+            retry: Retry::default(),
+            tls: None,
+            max_connections: None,
+        }
+    }
+
+    #[test]
+    fn round_robin_follows_weights() {
+        let pools = Pools::default();
+        let up = upstream(
+            Balance::RoundRobin,
+            &[("127.0.0.1:1", 3, false), ("127.0.0.1:2", 1, false)],
+        );
+        let runtime = pools.runtime(&up);
+        let picks: Vec<usize> = (0..8)
+            .map(|_| pools.choose(&up, &runtime, b"", &[]).unwrap().index)
+            .collect();
+        assert_eq!(picks, [0, 0, 0, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn retries_prefer_an_untried_backup_to_a_failed_primary() {
+        let pools = Pools::default();
+        let up = upstream(
+            Balance::RoundRobin,
+            &[("127.0.0.1:1", 1, false), ("127.0.0.1:2", 1, true)],
+        );
+        let runtime = pools.runtime(&up);
+        assert_eq!(pools.choose(&up, &runtime, b"", &[]).unwrap().index, 0);
+        assert_eq!(pools.choose(&up, &runtime, b"", &[0]).unwrap().index, 1);
+        // Both tried: the primary again.
+        assert_eq!(pools.choose(&up, &runtime, b"", &[0, 1]).unwrap().index, 0);
+    }
+
+    #[test]
+    fn an_unresolved_name_is_out_of_rotation() {
+        let pools = Pools::default();
+        let up = upstream(
+            Balance::RoundRobin,
+            &[("name.invalid:80", 1, false), ("127.0.0.1:2", 1, false)],
+        );
+        let runtime = pools.runtime(&up);
+        for _ in 0..4 {
+            assert_eq!(pools.choose(&up, &runtime, b"", &[]).unwrap().index, 1);
+        }
+        runtime.servers[0].set_resolved(Some("127.0.0.1:3".parse().unwrap()));
+        let picks: Vec<usize> = (0..4)
+            .map(|_| pools.choose(&up, &runtime, b"", &[]).unwrap().index)
+            .collect();
+        assert!(picks.contains(&0));
+    }
+
+    #[test]
+    fn state_survives_a_new_runtime() {
+        let pools = Pools::default();
+        let up = upstream(Balance::RoundRobin, &[("127.0.0.1:1", 1, false)]);
+        let first = pools.runtime(&up);
+        first.servers[0].healthy.store(false, Ordering::Relaxed);
+        let second = pools.runtime(&up);
+        assert!(!second.servers[0].healthy.load(Ordering::Relaxed));
+        assert!(pools.choose(&up, &second, b"", &[]).is_none());
+    }
 }

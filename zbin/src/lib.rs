@@ -8,6 +8,7 @@
 //! parses is a route's path regex whose named captures a template uses,
 //! compiled once at load into a capture extractor.
 
+pub mod balance;
 pub mod codec;
 pub mod error;
 pub mod format;
