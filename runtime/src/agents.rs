@@ -22,6 +22,12 @@ pub enum Decision {
         request_headers: Vec<HeaderEdit>,
         response_headers: Vec<HeaderEdit>,
     },
+    Refuse(Refusal),
+}
+
+/// Why a request does not go on: what the client is answered instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
     Block {
         status: u16,
         body: String,
@@ -31,6 +37,17 @@ pub enum Decision {
         status: u16,
         location: String,
     },
+    /// An agent failed and its `on_failure` is `deny`: 503.
+    Unavailable,
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::Block { status, .. } | Refusal::Redirect { status, .. } => *status,
+            Refusal::Unavailable => 503,
+        }
+    }
 }
 
 /// What one request looks like to an agent.
@@ -163,11 +180,11 @@ pub fn decode(value: &Value) -> Result<Decision, String> {
             if let Some((name, _)) = headers.iter().find(|(k, v)| !valid_name(k) || !valid_value(v)) {
                 return Err(format!("invalid block header `{name}`"));
             }
-            Ok(Decision::Block {
+            Ok(Decision::Refuse(Refusal::Block {
                 status: status as u16,
                 body: value.get("body").and_then(Value::as_str).unwrap_or("").to_string(),
                 headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
-            })
+            }))
         }
         "redirect" => {
             let status = status.unwrap_or(302);
@@ -181,29 +198,13 @@ pub fn decode(value: &Value) -> Result<Decision, String> {
             if location.bytes().any(|b| b == b'\r' || b == b'\n') {
                 return Err("redirect location has a line break".to_string());
             }
-            Ok(Decision::Redirect {
+            Ok(Decision::Refuse(Refusal::Redirect {
                 status: status as u16,
                 location: location.to_string(),
-            })
+            }))
         }
         other => Err(format!("unknown decision `{other}`")),
     }
-}
-
-/// What a row of agents decided, when it was not to let the request on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    Block {
-        status: u16,
-        body: String,
-        headers: Vec<(String, String)>,
-    },
-    Redirect {
-        status: u16,
-        location: String,
-    },
-    /// An agent failed and its `on_failure` is `deny`: 503.
-    Unavailable,
 }
 
 /// Header edits the agents asked for, in calling order.
@@ -215,21 +216,21 @@ pub struct Edits {
 
 /// Asks `agents` (indices into the policy's), in order, about `request`;
 /// stops at the first that blocks or redirects, or fails with `on_failure
-/// deny`. Allowing agents' header edits are appended to `edits`.
+/// deny`, with why. Allowing agents' header edits are appended to `edits`.
 pub async fn ask(
     agents: &[u32],
     loaded: &crate::artifact::Loaded,
     request: &AgentRequest<'_>,
     metrics: &crate::metrics::Metrics,
     edits: &mut Edits,
-) -> Option<Answer> {
+) -> Option<Refusal> {
     for &index in agents {
         let agent = &loaded.policy().agents[index as usize];
         let outcome = call(agent, &loaded.resolve(&agent.socket), request).await;
         let label = match &outcome {
             Ok(Decision::Allow { .. }) => "allow",
-            Ok(Decision::Block { .. }) => "block",
-            Ok(Decision::Redirect { .. }) => "redirect",
+            Ok(Decision::Refuse(Refusal::Block { .. })) => "block",
+            Ok(Decision::Refuse(_)) => "redirect",
             Err(_) => "failure",
         };
         metrics
@@ -244,15 +245,14 @@ pub async fn ask(
                 edits.request.extend(request_headers);
                 edits.response.extend(response_headers);
             }
-            Ok(Decision::Block { status, body, headers }) => return Some(Answer::Block { status, body, headers }),
-            Ok(Decision::Redirect { status, location }) => return Some(Answer::Redirect { status, location }),
+            Ok(Decision::Refuse(refusal)) => return Some(refusal),
             Err(reason) => match agent.on_failure {
                 zbin::model::FailureMode::Allow => {
                     log::warn!("agent `{}` failed ({reason}); allowing the request", agent.name);
                 }
                 zbin::model::FailureMode::Deny => {
                     log::warn!("agent `{}` failed ({reason}); denying the request", agent.name);
-                    return Some(Answer::Unavailable);
+                    return Some(Refusal::Unavailable);
                 }
             },
         }
@@ -272,11 +272,11 @@ mod tests {
         ));
         assert_eq!(
             decode(&json!({"decision": "block", "status": 451, "body": "no"})),
-            Ok(Decision::Block {
+            Ok(Decision::Refuse(Refusal::Block {
                 status: 451,
                 body: "no".into(),
                 headers: vec![]
-            })
+            }))
         );
         assert!(decode(&json!({"decision": "block", "status": 200})).is_err());
         assert!(decode(&json!({"decision": "redirect"})).is_err());

@@ -73,8 +73,8 @@ pub struct Ctx {
     body_bytes: u64,
     edits: agents::Edits,
     gate: Option<BodyGate>,
-    /// An agent's answer decided in the body phase, for `fail_to_proxy`.
-    agent_answer: Option<agents::Answer>,
+    /// An agent's refusal decided in the body phase, for `fail_to_proxy`.
+    refusal: Option<agents::Refusal>,
     /// Set when an upstream status asks for a retry (`retry on status`).
     retry_on_status: bool,
 }
@@ -147,19 +147,19 @@ impl Zentinel {
     }
 
     /// Writes what the agents answered instead of letting the request on.
-    async fn write_agent_answer(&self, session: &mut Session, ctx: &mut Ctx, answer: &agents::Answer) -> Result<u16> {
-        match answer {
-            agents::Answer::Block { status, body, headers } => {
+    async fn write_refusal(&self, session: &mut Session, ctx: &mut Ctx, refusal: &agents::Refusal) -> Result<u16> {
+        match refusal {
+            agents::Refusal::Block { status, body, headers } => {
                 let mut all: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 if !headers.iter().any(|(k, _)| k == "content-type") {
                     all.push(("content-type", "text/plain; charset=utf-8"));
                 }
                 actions::send(session, *status, &all, Bytes::from(body.clone()), ctx.answer()).await
             }
-            agents::Answer::Redirect { status, location } => {
+            agents::Refusal::Redirect { status, location } => {
                 actions::redirect(session, *status, location, ctx.answer()).await
             }
-            agents::Answer::Unavailable => actions::text(session, 503, "service unavailable", &[], ctx.answer()).await,
+            agents::Refusal::Unavailable => actions::text(session, 503, "service unavailable", &[], ctx.answer()).await,
         }
     }
 
@@ -170,7 +170,7 @@ impl Zentinel {
         ctx: &mut Ctx,
         agent_list: &[u32],
         body: Option<(&[u8], bool)>,
-    ) -> Option<agents::Answer> {
+    ) -> Option<agents::Refusal> {
         let serving = ctx.serving.clone()?;
         let route = ctx.route().map(|r| r.name.clone()).unwrap_or_default();
         let header = session.req_header();
@@ -267,7 +267,7 @@ impl ProxyHttp for Zentinel {
             body_bytes: 0,
             edits: agents::Edits::default(),
             gate: None,
-            agent_answer: None,
+            refusal: None,
             retry_on_status: false,
         }
     }
@@ -367,8 +367,8 @@ impl ProxyHttp for Zentinel {
             .position(|&a| policy_agents[a as usize].body > 0)
             .unwrap_or(agent_list.len());
         let (now, later) = agent_list.split_at(split);
-        if let Some(answer) = self.ask_agents(session, ctx, now, None).await {
-            ctx.status = Some(self.write_agent_answer(session, ctx, &answer).await?);
+        if let Some(refusal) = self.ask_agents(session, ctx, now, None).await {
+            ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
             return Ok(true);
         }
         if !later.is_empty() {
@@ -395,8 +395,8 @@ impl ProxyHttp for Zentinel {
                 if max_body.is_some_and(|max| body.len() as u64 > max) {
                     return self.refuse(session, ctx, 413, "request body too large").await;
                 }
-                if let Some(answer) = self.ask_agents(session, ctx, later, Some((&body, complete))).await {
-                    ctx.status = Some(self.write_agent_answer(session, ctx, &answer).await?);
+                if let Some(refusal) = self.ask_agents(session, ctx, later, Some((&body, complete))).await {
+                    ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
                     return Ok(true);
                 }
             }
@@ -493,15 +493,12 @@ impl ProxyHttp for Zentinel {
             return Ok(());
         }
         let (agent_list, held) = (gate.agents.clone(), gate.held.split().freeze());
-        if let Some(answer) = self
+        if let Some(refusal) = self
             .ask_agents(session, ctx, &agent_list, Some((&held, end_of_stream)))
             .await
         {
-            let status = match &answer {
-                agents::Answer::Block { status, .. } | agents::Answer::Redirect { status, .. } => *status,
-                agents::Answer::Unavailable => 503,
-            };
-            ctx.agent_answer = Some(answer);
+            let status = refusal.status();
+            ctx.refusal = Some(refusal);
             return Err(Error::explain(
                 ErrorType::HTTPStatus(status),
                 "an agent refused the request",
@@ -796,8 +793,8 @@ impl ProxyHttp for Zentinel {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let written = session.response_written().is_some();
         let mut code = request::error_status(e);
-        if let Some(answer) = ctx.agent_answer.take().filter(|_| !written) {
-            match self.write_agent_answer(session, ctx, &answer).await {
+        if let Some(refusal) = ctx.refusal.take().filter(|_| !written) {
+            match self.write_refusal(session, ctx, &refusal).await {
                 Ok(status) => ctx.status = Some(status),
                 Err(_) => code = 0,
             }
