@@ -487,6 +487,12 @@ pub enum RequestOption {
 pub enum Expectation {
     Route(Ident),
     Upstream(Ident),
-    Status { status: Number, location: Option<Str> },
+    /// `expect server "HOST:PORT"`: the server consistent hashing (or a
+    /// single server) sends the request to. An extension of LANGUAGE.md §7.
+    Server(Str),
+    Status {
+        status: Number,
+        location: Option<Str>,
+    },
     NoRoute,
 }

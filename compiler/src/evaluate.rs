@@ -19,6 +19,9 @@ pub struct RequestSpec {
     pub query: Option<String>,
     /// Lowercase names.
     pub headers: Vec<(String, String)>,
+    /// The client's address, when given (`from`, `--from`): it decides
+    /// the server of `ketama by client_ip`.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// Splits `http://host[:port][/path][?query][#fragment]`; the fragment
@@ -69,6 +72,10 @@ pub struct Outcome {
     pub status: Option<u16>,
     pub location: Option<String>,
     pub candidates: Vec<Candidate>,
+    /// For a proxy: the server the request goes to, all servers being up,
+    /// when the request decides it (one server, or consistent hashing);
+    /// otherwise why not.
+    pub server: Result<String, String>,
 }
 
 impl Outcome {
@@ -101,6 +108,7 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
         status: None,
         location: None,
         candidates: Vec::new(),
+        server: Err("the request is not proxied".to_string()),
     };
     let Ok(path) = path else {
         outcome.status = Some(400);
@@ -139,6 +147,10 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
                 .iter()
                 .map(|(u, share)| (policy.upstreams[*u as usize].name.clone(), *share))
                 .collect();
+            outcome.server = match targets.as_slice() {
+                [(upstream, _)] => server_for(&policy.upstreams[*upstream as usize], request),
+                _ => Err("a split picks its upstream at random".to_string()),
+            };
         }
         Action::Static { .. } => outcome.action = Some("static"),
         Action::Redirect { status, location } => {
@@ -166,6 +178,50 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
     outcome
 }
 
+/// The server of `upstream` that `request` goes to when every server is
+/// up: its only primary, or the one consistent hashing picks for the
+/// request's key (the code the runtime runs, `zbin::balance`).
+fn server_for(upstream: &zbin::model::Upstream, request: &RequestSpec) -> Result<String, String> {
+    use zbin::model::Balance;
+    let primaries: Vec<&zbin::model::Server> = upstream.servers.iter().filter(|s| !s.backup).collect();
+    if let [only] = primaries.as_slice() {
+        return Ok(only.addr.clone());
+    }
+    let key = match &upstream.balance {
+        Balance::KetamaClientIp => match request.client_ip {
+            Some(ip) => ip.to_string(),
+            None => {
+                return Err(format!(
+                    "upstream `{}` hashes the client address: say which (`from` in a test, `--from` for explain)",
+                    upstream.name
+                ))
+            }
+        },
+        Balance::KetamaHeader(name) => request
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+        other => {
+            let mode = match other {
+                Balance::LeastConn => "least_conn",
+                Balance::Random => "random",
+                Balance::PowerOfTwoChoices => "p2c",
+                _ => "round_robin",
+            };
+            return Err(format!(
+                "upstream `{}` balances {} servers by `{mode}`: the request does not decide which",
+                upstream.name,
+                primaries.len()
+            ));
+        }
+    };
+    zbin::balance::pick(&upstream.servers, key.as_bytes(), |i| !upstream.servers[i].backup)
+        .map(|i| upstream.servers[i].addr.clone())
+        .ok_or_else(|| format!("upstream `{}` has no primary server", upstream.name))
+}
+
 /// The outcome as the JSON object of LANGUAGE.md §8.
 pub fn to_json(outcome: &Outcome) -> serde_json::Value {
     serde_json::json!({
@@ -175,6 +231,7 @@ pub fn to_json(outcome: &Outcome) -> serde_json::Value {
         "upstreams": outcome.upstreams.iter().map(|(name, share)| serde_json::json!({"upstream": name, "share": share})).collect::<Vec<_>>(),
         "status": outcome.status,
         "location": outcome.location,
+        "server": outcome.server.as_ref().ok(),
         "host": outcome.host,
         "path": outcome.path.as_ref().ok(),
         "error": outcome.path.as_ref().err().map(|e| e.to_string()),
@@ -214,6 +271,10 @@ pub fn to_text(request: &RequestSpec, outcome: &Outcome) -> String {
                 })
                 .collect();
             out.push_str(&format!("  route `{route}`: proxy to {}\n", targets.join(", ")));
+            match &outcome.server {
+                Ok(server) => out.push_str(&format!("  server {server} (when every server is up)\n")),
+                Err(why) => out.push_str(&format!("  server: {why}\n")),
+            }
         }
         (Some(route), Some("redirect")) => out.push_str(&format!(
             "  route `{route}`: redirect {} to `{}`\n",

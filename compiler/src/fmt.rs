@@ -632,6 +632,10 @@ impl Printer<'_> {
                         self.word("upstream");
                         self.ident(n);
                     }
+                    Expectation::Server(addr) => {
+                        self.word("server");
+                        self.string(addr);
+                    }
                     Expectation::Status { status, location } => {
                         self.word("status");
                         self.number(status);

@@ -49,6 +49,9 @@ enum Command {
         /// A request header, `-H "name: value"` (repeatable).
         #[arg(short = 'H', long = "header")]
         headers: Vec<String>,
+        /// The client's address (it decides `ketama by client_ip`).
+        #[arg(long, value_name = "IP")]
+        from: Option<std::net::IpAddr>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -100,8 +103,9 @@ fn main() -> ExitCode {
             method,
             url,
             headers,
+            from,
             json,
-        } => explain(&file, &method, &url, &headers, json),
+        } => explain(&file, &method, &url, &headers, from, json),
         Command::Test { file, min_coverage } => test(&file, min_coverage),
         Command::Inspect { file } => inspect(&file),
     };
@@ -319,7 +323,7 @@ fn artifact_bytes(path: &Path) -> Result<(zbin::AlignedBytes, Option<zenc::Compi
     Ok((bytes, Some(compilation)))
 }
 
-fn explain(path: &Path, method: &str, url: &str, headers: &[String], json: bool) -> u8 {
+fn explain(path: &Path, method: &str, url: &str, headers: &[String], from: Option<std::net::IpAddr>, json: bool) -> u8 {
     let Some((scheme, authority, raw_path, query)) = zenc::evaluate::parse_url(url) else {
         eprintln!("error: invalid URL `{url}`: write a full URL, such as `http://example.com/path?q=1`");
         return EXIT_UNREADABLE;
@@ -350,6 +354,7 @@ fn explain(path: &Path, method: &str, url: &str, headers: &[String], json: bool)
         path: raw_path,
         query,
         headers: parsed_headers,
+        client_ip: from,
     };
     let outcome = zenc::evaluate::evaluate(&program, &request);
     if json {

@@ -109,6 +109,14 @@ fn check(expect: &Expect, outcome: &Outcome, policy: &zbin::model::Policy) -> Op
                 ))
             }
         }
+        Expect::Server(addr) => match &outcome.server {
+            Ok(server) if server == addr => None,
+            Ok(server) => Some(format!(
+                "expected server {addr}, got server {server} of {}",
+                got(outcome)
+            )),
+            Err(why) => Some(format!("expected server {addr}, but {why}")),
+        },
         Expect::Status { status, location } => {
             let Some(actual) = outcome.status else {
                 return Some(format!(

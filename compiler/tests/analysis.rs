@@ -264,8 +264,45 @@ fn explain_lists_a_route_once_with_its_best_key() {
         path: "/".into(),
         query: None,
         headers: Vec::new(),
+        client_ip: None,
     };
     let outcome = zenc::evaluate::evaluate(&program, &request);
     assert_eq!(outcome.candidates.len(), 1, "{:?}", outcome.candidates);
     assert_eq!(outcome.candidates[0].key.host_class, zbin::table::Class::Exact);
+}
+
+#[test]
+fn expect_server_follows_the_client_address_through_consistent_hashing() {
+    let servers = ["127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"];
+    let model: Vec<zbin::model::Server> = servers
+        .iter()
+        .map(|addr| zbin::model::Server {
+            addr: addr.to_string(),
+            weight: 1,
+            backup: false,
+        })
+        .collect();
+    let mut text = String::from(
+        "listen \"127.0.0.1:8080\"\nupstream api {\n    server \"127.0.0.1:9001\"\n    server \"127.0.0.1:9002\"\n    server \"127.0.0.1:9003\"\n    balance ketama by client_ip\n}\nroute api {\n    proxy api\n}\n",
+    );
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..12 {
+        let client = format!("198.51.100.{i}");
+        let expected = &servers[zbin::balance::pick(&model, client.as_bytes(), |_| true).unwrap()];
+        seen.insert(*expected);
+        text.push_str(&format!(
+            "test \"client {client}\" {{\n    request GET \"http://x.org/\" from \"{client}\"\n    expect server \"{expected}\"\n}}\n"
+        ));
+    }
+    assert!(seen.len() > 1, "the clients should spread over the servers");
+    let report = run_tests(&text);
+    let failures: Vec<_> = report.results.iter().filter(|r| !r.failures.is_empty()).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(report.passed(), 12);
+
+    // Without `from`, the test says what is missing.
+    let text = text.replace(" from \"198.51.100.0\"", "");
+    let report = run_tests(&text);
+    let failure = &report.results[0].failures[0];
+    assert!(failure.contains("hashes the client address"), "{failure}");
 }

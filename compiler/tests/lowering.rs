@@ -191,6 +191,6 @@ fn every_setting_lowers_to_its_value() {
     assert_eq!(keyed.key, RateKey::Header("x-key".into()));
 
     let test = &checked.tests[0];
-    assert_eq!(test.client_ip, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(test.request.client_ip, Some("203.0.113.7".parse().unwrap()));
     assert_eq!(test.request.headers, [("x-user".to_string(), "ann".to_string())]);
 }

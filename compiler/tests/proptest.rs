@@ -167,7 +167,7 @@ fn item() -> BoxedStrategy<String> {
             .prop_map(|(n, s, sep)| block(format!("policy {n}"), s, sep)),
         (name(), string(), number()).prop_map(|(n, s, t)| format!("agent {n} {{ socket {s}; timeout {t}; on_failure allow }}")),
         (string(), method(), string(), name()).prop_map(|(t, m, u, r)| format!(
-            "test {t} {{\n request {m} {u} header \"x\" \"y\" from \"10.0.0.1\"\n expect route {r}\n expect status 200 location \"/\"\n}}"
+            "test {t} {{\n request {m} {u} header \"x\" \"y\" from \"10.0.0.1\"\n expect route {r}\n expect server \"10.0.0.2:80\"\n expect status 200 location \"/\"\n}}"
         )),
     ]
     .boxed()

@@ -16,7 +16,6 @@ pub struct TestCase {
     pub title: String,
     pub span: Span,
     pub request: RequestSpec,
-    pub client_ip: Option<IpAddr>,
     pub expectations: Vec<(Expect, Span)>,
 }
 
@@ -26,6 +25,8 @@ pub enum Expect {
     Route(usize),
     /// Upstream index.
     Upstream(usize),
+    /// A server address, as the policy lists it.
+    Server(String),
     Status {
         status: u16,
         location: Option<String>,
@@ -34,7 +35,9 @@ pub enum Expect {
 }
 
 impl Checker<'_> {
-    pub(super) fn tests(&mut self) -> Vec<TestCase> {
+    /// The policy's tests; `servers` are the addresses its upstreams list,
+    /// for `expect server`.
+    pub(super) fn tests(&mut self, servers: &[String]) -> Vec<TestCase> {
         let mut cases = Vec::new();
         for (_, item) in self.items() {
             let ItemKind::Test(test) = &item.kind else { continue };
@@ -70,6 +73,7 @@ impl Checker<'_> {
                                     location: location.as_ref().map(|l| l.value.clone()),
                                 }),
                             Expectation::NoRoute => Some(Expect::NoRoute),
+                            Expectation::Server(addr) => self.expected_server(addr, servers).map(Expect::Server),
                         };
                         if let Some(lowered) = lowered {
                             expectations.push((lowered, *span));
@@ -134,12 +138,31 @@ impl Checker<'_> {
                     path,
                     query,
                     headers,
+                    client_ip,
                 },
-                client_ip,
                 expectations,
             });
         }
         cases
+    }
+
+    /// An `expect server` address: one an upstream of the policy lists.
+    fn expected_server(&mut self, addr: &crate::ast::Str, servers: &[String]) -> Option<String> {
+        let normalized = self.server_addr(addr)?;
+        if servers.contains(&normalized) {
+            return Some(normalized);
+        }
+        let mut diagnostic = Diagnostic::new(
+            Code::UnknownName,
+            format!("no upstream has server `{}`", addr.value),
+            addr.span,
+            "not a server of this policy",
+        );
+        if let Some(help) = crate::diagnostic::did_you_mean(&normalized, servers.iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_help(help);
+        }
+        self.report(diagnostic);
+        None
     }
 
     /// `http://host[:port][/path][?query]`.

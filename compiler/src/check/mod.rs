@@ -89,7 +89,12 @@ pub fn check(program: &Program) -> (Option<Checked>, Vec<Diagnostic>) {
     let upstreams = checker.upstreams();
     let agents = checker.agents();
     let (routes, route_spans) = checker.routes();
-    let tests = checker.tests();
+    let servers: Vec<String> = upstreams
+        .iter()
+        .flatten()
+        .flat_map(|u| u.servers.iter().map(|s| s.addr.clone()))
+        .collect();
+    let tests = checker.tests(&servers);
     checker.unused();
 
     let Checker { diagnostics, .. } = checker;

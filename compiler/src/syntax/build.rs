@@ -774,6 +774,9 @@ impl<'t> Builder<'t> {
                         Rule::expect_upstream => {
                             Expectation::Upstream(self.ident(Children::of(what).rest().nth(1).expect("upstream name")))
                         }
+                        Rule::expect_server => {
+                            Expectation::Server(self.str(Children::of(what).rest().nth(1).expect("server address")))
+                        }
                         _ => {
                             let mut bits = Children::of(what);
                             bits.next(); // status

@@ -103,6 +103,7 @@ fn words(rule: Rule) -> Option<&'static str> {
         test_expect => "`expect ...`",
         expect_route => "`route NAME`",
         expect_upstream => "`upstream NAME`",
+        expect_server => "`server \"HOST:PORT\"`",
         expect_status => "`status N`",
         _ => return None,
     })

@@ -117,15 +117,37 @@ pub enum Behavior {
     Slow(Duration),
     /// Always this status.
     Status(u16),
+    /// The head at once, then a 20-byte body a byte every `Duration`.
+    Trickle(Duration),
+    /// `101 Switching Protocols` to an upgrade, then every byte echoed.
+    Upgrade,
 }
 
-/// An origin server on a loopback port, echoing what it receives.
+/// An origin server on a loopback port: HTTP/1.1 with keep-alive, echoing
+/// what it receives.
 pub struct Origin {
     pub name: String,
     pub port: u16,
+    /// Requests served (health checks aside).
     pub hits: Arc<AtomicUsize>,
+    /// TCP connections accepted.
+    pub connections: Arc<AtomicUsize>,
+    /// The status `/healthz` answers.
+    pub health: Arc<std::sync::atomic::AtomicU16>,
+    /// The bodies of the requests served, in order.
+    pub bodies: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What an origin's connections share.
+#[derive(Clone)]
+struct OriginState {
+    name: String,
+    behavior: Behavior,
+    hits: Arc<AtomicUsize>,
+    health: Arc<std::sync::atomic::AtomicU16>,
+    bodies: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Origin {
@@ -138,15 +160,23 @@ impl Origin {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
-        let hits = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let state = OriginState {
+            name: name.to_string(),
+            behavior,
+            hits: Arc::new(AtomicUsize::new(0)),
+            health: Arc::new(std::sync::atomic::AtomicU16::new(200)),
+            bodies: Arc::new(std::sync::Mutex::new(Vec::new())),
+        };
         let thread = {
-            let (stop, hits, name) = (stop.clone(), hits.clone(), name.to_string());
+            let (stop, connections, state) = (stop.clone(), connections.clone(), state.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let (hits, name) = (hits.clone(), name.clone());
-                            std::thread::spawn(move || serve(stream, &name, behavior, &hits));
+                            connections.fetch_add(1, Ordering::SeqCst);
+                            let (state, stop) = (state.clone(), stop.clone());
+                            std::thread::spawn(move || serve(stream, &state, &stop));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(2)),
                     }
@@ -156,7 +186,10 @@ impl Origin {
         Origin {
             name: name.to_string(),
             port,
-            hits,
+            hits: state.hits,
+            connections,
+            health: state.health,
+            bodies: state.bodies,
             stop,
             thread: Some(thread),
         }
@@ -166,7 +199,8 @@ impl Origin {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Stops listening: connections are refused from now on.
+    /// Stops listening: connections are refused from now on, and open ones
+    /// are closed after their current request.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
@@ -181,68 +215,145 @@ impl Drop for Origin {
     }
 }
 
-fn serve(mut stream: TcpStream, name: &str, behavior: Behavior, hits: &AtomicUsize) {
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    let head_end = loop {
+/// Reads until `raw` holds `n` bytes past `from`; false when the peer is gone.
+fn fill(stream: &mut TcpStream, raw: &mut Vec<u8>, until: impl Fn(&[u8]) -> bool) -> bool {
+    let mut buf = [0u8; 8192];
+    while !until(raw) {
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
         }
-        if let Some(end) = find(&raw, b"\r\n\r\n") {
-            break end;
-        }
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let method = first.next().unwrap_or("").to_string();
-    let target = first.next().unwrap_or("").to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    // Read (and drop) a body with a length, so the client is not reset.
-    if let Some(len) = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-    {
-        let mut have = raw.len() - head_end - 4;
-        while have < len {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => have += n,
+    }
+    true
+}
+
+/// Reads one request body (content-length or chunked) from `raw` (and the
+/// stream); `raw` is left with what follows it.
+fn read_body(stream: &mut TcpStream, raw: &mut Vec<u8>, headers: &[(String, String)]) -> Option<Vec<u8>> {
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            if !fill(stream, raw, |r| find(r, b"\r\n").is_some()) {
+                return None;
+            }
+            let line_end = find(raw, b"\r\n")?;
+            let size_text = String::from_utf8_lossy(&raw[..line_end]).to_string();
+            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+            raw.drain(..line_end + 2);
+            if !fill(stream, raw, |r| r.len() >= size + 2) {
+                return None;
+            }
+            body.extend_from_slice(&raw[..size]);
+            raw.drain(..size + 2);
+            if size == 0 {
+                return Some(body);
             }
         }
     }
-    if target == "/healthz" {
-        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n");
-        return;
+    let len = header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if !fill(stream, raw, |r| r.len() >= len) {
+        return None;
     }
-    hits.fetch_add(1, Ordering::SeqCst);
-    let status = match behavior {
-        Behavior::Slow(delay) => {
-            std::thread::sleep(delay);
-            200
+    Some(raw.drain(..len).collect())
+}
+
+/// Serves requests on one connection until the client closes it or asks to.
+fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if !fill(&mut stream, &mut raw, |r| find(r, b"\r\n\r\n").is_some()) {
+            return;
         }
-        Behavior::Status(status) => status,
-        Behavior::Echo => 200,
-    };
-    let body = serde_json::json!({
-        "origin": name,
-        "method": method,
-        "target": target,
-        "headers": headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
-    })
-    .to_string();
-    let response = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-origin: {name}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
+        let Some(head_end) = find(&raw, b"\r\n\r\n") else {
+            return;
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+        raw.drain(..head_end + 4);
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let method = first.next().unwrap_or("").to_string();
+        let target = first.next().unwrap_or("").to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let close = headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
+        let keep = if close { "close" } else { "keep-alive" };
+        if target == "/healthz" {
+            let status = state.health.load(Ordering::SeqCst);
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 3\r\nconnection: {keep}\r\n\r\nok\n").as_bytes(),
+            );
+            if close {
+                return;
+            }
+            continue;
+        }
+        let Some(body) = read_body(&mut stream, &mut raw, &headers) else {
+            return;
+        };
+        state.hits.fetch_add(1, Ordering::SeqCst);
+        state.bodies.lock().unwrap().push(body.clone());
+        let status = match state.behavior {
+            Behavior::Slow(delay) => {
+                std::thread::sleep(delay);
+                200
+            }
+            Behavior::Status(status) => status,
+            Behavior::Trickle(every) => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\nconnection: close\r\n\r\n");
+                for _ in 0..20 {
+                    std::thread::sleep(every);
+                    if stream.write_all(b"x").is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+            Behavior::Upgrade => {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+                );
+                // Echo whatever arrives, until the client goes away.
+                let _ = stream.write_all(&raw);
+                let mut buf = [0u8; 4096];
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            Behavior::Echo => 200,
+        };
+        let echoed = serde_json::json!({
+            "origin": state.name,
+            "method": method,
+            "target": target,
+            "headers": headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+            "body_bytes": body.len(),
+        })
+        .to_string();
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-origin: {}\r\nconnection: {keep}\r\n\r\n{echoed}",
+            echoed.len(),
+            state.name
+        );
+        if stream.write_all(response.as_bytes()).is_err() || close {
+            return;
+        }
+    }
 }
 
 /// A `zentinel run` process serving a policy.
