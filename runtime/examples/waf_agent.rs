@@ -3,8 +3,9 @@
 //! `cargo run -p zentinel-runtime --example waf_agent -- /run/zentinel/waf.sock`
 //!
 //! Rules, to show every kind of answer (see docs/agents.md):
-//! - a request with an `x-attack` header, or `..` in its query, is blocked
-//!   with 403;
+//! - a request with an `x-attack` header, `..` in its query, or (for an
+//!   agent declared with `body`) `DROP TABLE` in its body, is blocked with
+//!   403;
 //! - `/login-old` is redirected to `/login`;
 //! - a request with `x-slow-agent` waits 2 s (to show timeouts);
 //! - anything else is allowed, tagged `x-agent-checked: 1` upstream and
@@ -24,7 +25,12 @@ fn answer(request: &Value) -> Value {
     if has_header("x-slow-agent") {
         std::thread::sleep(std::time::Duration::from_secs(2));
     }
-    if has_header("x-attack") || request["query"].as_str().is_some_and(|q| q.contains("..")) {
+    let body = request["body"].as_str().map(|b| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default()
+    });
+    let sqli = body.is_some_and(|b| String::from_utf8_lossy(&b).to_ascii_uppercase().contains("DROP TABLE"));
+    if has_header("x-attack") || sqli || request["query"].as_str().is_some_and(|q| q.contains("..")) {
         return json!({
             "decision": "block",
             "status": 403,
@@ -35,10 +41,21 @@ fn answer(request: &Value) -> Value {
     if request["path"] == "/login-old" {
         return json!({"decision": "redirect", "status": 301, "location": "/login"});
     }
+    let mut response_headers = json!({"x-agent": "waf"});
+    if let Some(seen) = request["body"].as_str() {
+        // How much of the body it saw, to show what `body` sends.
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(seen)
+            .unwrap_or_default()
+            .len();
+        response_headers["x-agent-body-bytes"] = json!(bytes.to_string());
+        response_headers["x-agent-body-complete"] = json!(request["body_complete"].to_string());
+    }
     json!({
         "decision": "allow",
         "request_headers": {"set": {"x-agent-checked": "1"}},
-        "response_headers": {"set": {"x-agent": "waf"}}
+        "response_headers": {"set": response_headers}
     })
 }
 

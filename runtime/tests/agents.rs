@@ -39,11 +39,16 @@ fn start_agent(socket: &PathBuf) -> AgentProcess {
     AgentProcess(child)
 }
 
+/// The example agent on a socket of its own, and an echoing origin.
+fn agent_and_origin(name: &str) -> (PathBuf, AgentProcess, Origin) {
+    let socket = std::env::temp_dir().join(format!("zentinel-waf-{name}-{}.sock", std::process::id()));
+    let agent = start_agent(&socket);
+    (socket, agent, Origin::start("o", Behavior::Echo))
+}
+
 #[test]
 fn agents_allow_block_redirect_and_edit_headers() {
-    let socket = std::env::temp_dir().join(format!("zentinel-waf-{}.sock", std::process::id()));
-    let _agent = start_agent(&socket);
-    let origin = Origin::start("o", Behavior::Echo);
+    let (socket, _agent, origin) = agent_and_origin("headers");
     let policy = format!(
         r#"
 agent waf {{
@@ -129,4 +134,72 @@ route closed {{
     ] {
         assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
     }
+}
+
+#[test]
+fn agents_that_ask_for_the_body_see_it_before_the_upstream_does() {
+    let (socket, _agent, origin) = agent_and_origin("body");
+    let policy = format!(
+        r#"
+agent waf {{
+    socket "{socket}"
+    timeout 2s
+    on_failure deny
+    body 16KiB
+}}
+
+upstream app {{
+    server "{origin}"
+}}
+
+route app {{
+    path prefix "/app"
+    proxy app
+    agents waf
+}}
+
+route form {{
+    path "/form"
+    respond 200 "thanks\n"
+    agents waf
+}}
+"#,
+        socket = socket.display(),
+        origin = origin.addr()
+    );
+    let proxy = Proxy::start(&policy);
+    let hits = || origin.hits.load(std::sync::atomic::Ordering::SeqCst);
+    // An attack in the body is blocked before anything reaches the origin.
+    let r = send(proxy.port, "POST", "/app/users", &[], b"name=x'; drop table users; --");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.header("x-blocked-by"), Some("waf"));
+    assert_eq!(hits(), 0);
+    // A benign body goes through whole, and the agent saw all of it.
+    let r = send(proxy.port, "POST", "/app/users", &[], b"name=ann");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-agent-body-bytes"), Some("8"));
+    assert_eq!(r.header("x-agent-body-complete"), Some("true"));
+    assert_eq!(r.json()["body_bytes"], 8);
+    // A body far larger than what the agent reads (and than the 64 KiB
+    // zentinel can buffer): the agent sees its first 16 KiB, the origin
+    // all of it, unchanged.
+    let big: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let r = send(proxy.port, "POST", "/app/upload", &[], &big);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-agent-body-bytes"), Some("16384"));
+    assert_eq!(r.header("x-agent-body-complete"), Some("false"));
+    assert_eq!(origin.bodies.lock().unwrap().last(), Some(&big));
+    // ...and an attack past the first 16 KiB is, as documented, unseen.
+    let mut late = vec![b'a'; 20_000];
+    late.extend_from_slice(b"DROP TABLE users");
+    assert_eq!(send(proxy.port, "POST", "/app/upload", &[], &late).status, 200);
+    // No body at all: the agent is asked with an empty one.
+    let r = proxy.get("/app/x");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-agent-body-bytes"), Some("0"));
+    // A direct answer reads the body too (nothing else will).
+    assert_eq!(send(proxy.port, "POST", "/form", &[], b"DROP TABLE t").status, 403);
+    let r = send(proxy.port, "POST", "/form", &[], b"comment=hello");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "thanks\n");
 }

@@ -10,6 +10,35 @@ use support::*;
 const V1: &str = "route a {\n    respond 200 \"v1\"\n}\n";
 const V2: &str = "route a {\n    respond 200 \"v2\"\n}\n";
 
+/// A policy whose one route proxies to `origin`.
+fn proxied_to(origin: &Origin) -> String {
+    format!(
+        "upstream slow {{\n    server \"{}\"\n}}\n\nroute a {{\n    proxy slow\n}}\n",
+        origin.addr()
+    )
+}
+
+/// Starts a process serving V2 with `--upgrade`, has `old` hand it the
+/// sockets (SIGQUIT), and waits until the new one answers and the old one
+/// has exited.
+fn hand_over(old: &mut Proxy) -> Proxy {
+    let new = Proxy::start_upgrade(old, V2);
+    // The new process waits for the sockets; give it a moment to listen
+    // on the upgrade socket, then ask the old one to hand them over.
+    std::thread::sleep(Duration::from_millis(500));
+    old.signal("QUIT");
+    assert!(
+        eventually(Duration::from_secs(15), || get(new.port, "/").text() == "v2"),
+        "{}",
+        new.stderr()
+    );
+    assert!(
+        old.wait_exit(Duration::from_secs(15)).is_some(),
+        "the old process exits"
+    );
+    new
+}
+
 #[test]
 fn sighup_reloads_and_a_bad_artifact_keeps_the_old_one() {
     let proxy = Proxy::start(V1);
@@ -71,10 +100,7 @@ fn reload_keeps_health_state_of_unchanged_upstreams() {
 #[test]
 fn sigterm_drains_in_flight_requests_then_exits() {
     let slow = Origin::start("slow", Behavior::Slow(Duration::from_millis(700)));
-    let policy = format!(
-        "upstream slow {{\n    server \"{}\"\n}}\n\nroute a {{\n    proxy slow\n}}\n",
-        slow.addr()
-    );
+    let policy = proxied_to(&slow);
     let mut proxy = Proxy::start(&policy);
     let port = proxy.port;
     let in_flight = std::thread::spawn(move || get(port, "/"));
@@ -92,21 +118,90 @@ fn sigterm_drains_in_flight_requests_then_exits() {
 fn sigquit_hands_the_sockets_to_an_upgraded_process() {
     let mut old = Proxy::start(V1);
     assert_eq!(old.get("/").text(), "v1");
-    let mut new = Proxy::start_upgrade(&old, V2);
-    // The new process waits for the sockets; give it a moment to listen
-    // on the upgrade socket, then ask the old one to hand them over.
-    std::thread::sleep(Duration::from_millis(500));
-    old.signal("QUIT");
-    assert!(
-        eventually(Duration::from_secs(15), || get(new.port, "/").text() == "v2"),
-        "{}",
-        new.stderr()
-    );
-    assert!(
-        old.wait_exit(Duration::from_secs(15)).is_some(),
-        "the old process exits"
-    );
+    let mut new = hand_over(&mut old);
     assert_eq!(get(new.port, "/").text(), "v2");
+    new.signal("TERM");
+    assert!(new.wait_exit(Duration::from_secs(15)).is_some());
+}
+
+#[test]
+fn a_request_keeps_the_artifact_it_started_with() {
+    let slow = Origin::start("slow", Behavior::Slow(Duration::from_millis(800)));
+    let policy = |version: &str| {
+        format!(
+            "upstream slow {{\n    server \"{}\"\n}}\n\nroute a {{\n    proxy slow\n    response_headers {{ set \"x-v\" \"{version}\" }}\n}}\n",
+            slow.addr()
+        )
+    };
+    let proxy = Proxy::start(&policy("1"));
+    let port = proxy.port;
+    let in_flight = std::thread::spawn(move || get(port, "/"));
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.replace_policy(&policy("2"));
+    proxy.signal("HUP");
+    assert!(eventually(Duration::from_secs(5), || proxy
+        .metrics()
+        .contains("zentinel_reloads_total 1")));
+    let first = in_flight.join().unwrap();
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-v"), Some("1"), "the reload changed a request midway");
+    assert_eq!(proxy.get("/").header("x-v"), Some("2"));
+}
+
+#[test]
+fn sigterm_stops_accepting_and_logs_what_it_drained() {
+    let slow = Origin::start("slow", Behavior::Slow(Duration::from_millis(1200)));
+    let policy = proxied_to(&slow);
+    let mut proxy = Proxy::start(&policy);
+    let port = proxy.port;
+    let in_flight = std::thread::spawn(move || send(port, "GET", "/", &[("x-request-id", "drained-request")], b""));
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.signal("TERM");
+    // New connections are refused while the one in flight finishes.
+    assert!(eventually(Duration::from_secs(5), || std::net::TcpStream::connect((
+        "127.0.0.1",
+        port
+    ))
+    .is_err()));
+    assert_eq!(in_flight.join().unwrap().status, 200);
+    assert!(proxy.wait_exit(Duration::from_secs(15)).is_some_and(|s| s.success()));
+    // The drained request reached the access log before the process ended.
+    let log = proxy.access_log();
+    assert!(
+        log.iter()
+            .any(|l| l["request_id"] == "drained-request" && l["status"] == 200),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn sigquit_loses_no_request_under_load() {
+    let mut old = Proxy::start(V1);
+    let port = old.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut served, mut failed) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match try_get(port, "/") {
+                    Some(r) if r.status == 200 => served += 1,
+                    _ => failed += 1,
+                }
+            }
+            (served, failed)
+        })
+    };
+    let mut new = hand_over(&mut old);
+    // Keep the load on the new process for a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (served, failed) = load.join().unwrap();
+    assert!(served > 20, "served only {served}");
+    assert_eq!(
+        failed, 0,
+        "{failed} requests failed during the handover ({served} served)"
+    );
     new.signal("TERM");
     assert!(new.wait_exit(Duration::from_secs(15)).is_some());
 }

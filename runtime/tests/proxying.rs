@@ -40,7 +40,8 @@ route api {
             ("host", "shop.example.com"),
             ("x-secret", "s"),
             ("x-forwarded-for", "10.1.1.1"),
-            ("connection", "close, x-hop"),
+            ("connection", "x-hop"),
+            ("x-hop", "for this hop only"),
             ("x-request-id", "req-123"),
         ],
         b"",
@@ -54,6 +55,7 @@ route api {
     assert_eq!(headers["host"], "shop.example.com", "Host is preserved");
     assert_eq!(headers["x-added"], "yes");
     assert!(headers.get("x-secret").is_none());
+    assert!(headers.get("x-hop").is_none(), "named in `connection`: one hop only");
     assert_eq!(headers["x-forwarded-for"], "10.1.1.1, 127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(headers["x-forwarded-host"], "shop.example.com");

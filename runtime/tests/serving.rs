@@ -74,6 +74,15 @@ fn respond_and_redirect() {
     );
     assert_eq!(r.status, 308);
     assert_eq!(r.header("location"), Some("https://blog.example.com/new/post?x=1"));
+    // zentinel's own answers carry the request id, kept or generated.
+    let r = send(proxy.port, "GET", "/hello", &[("x-request-id", "mine-1")], b"");
+    assert_eq!(r.header("x-request-id"), Some("mine-1"));
+    let r = proxy.get("/old/post");
+    assert_eq!(r.header("x-request-id").map(str::len), Some(32));
+    assert_eq!(
+        proxy.get("/nowhere-else").header("x-request-id").map(str::len),
+        Some(32)
+    );
 }
 
 #[test]

@@ -35,19 +35,7 @@ fn tls_get(
     alpn: &[&[u8]],
     target: &str,
 ) -> (Vec<u8>, Option<Vec<u8>>, Response) {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in trusted {
-        roots
-            .add(rustls::pki_types::CertificateDer::from(cert.der.clone()))
-            .unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let config = client_config(trusted, alpn, rustls::DEFAULT_VERSIONS);
     let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).unwrap();
     let mut connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -77,6 +65,15 @@ fn tls_get(
     let cert = connection.peer_certificates().unwrap()[0].to_vec();
     let protocol = connection.alpn_protocol().map(<[u8]>::to_vec);
     (cert, protocol, parse_response(&raw))
+}
+
+/// Serves `policy` and waits until its TLS listener on `tls_port` accepts.
+fn start_tls(policy: &str, tls_port: u16) -> Proxy {
+    let proxy = Proxy::start(policy);
+    assert!(eventually(std::time::Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
+    }));
+    proxy
 }
 
 #[test]
@@ -118,12 +115,7 @@ route site {{
         dir = dir.display(),
         origin = origin.addr()
     );
-    let proxy = Proxy::start(&policy);
-    assert!(eventually(std::time::Duration::from_secs(10), || TcpStream::connect((
-        "127.0.0.1",
-        tls_port
-    ))
-    .is_ok()));
+    let proxy = start_tls(&policy, tls_port);
     let (cert, _, response) = tls_get(tls_port, "localhost", &[&default, &api], &[b"http/1.1"], "/");
     assert_eq!(cert, default.der, "the listener's own certificate");
     assert_eq!(response.status, 200);
@@ -241,4 +233,169 @@ route verified {{
     assert_eq!(r.text(), "sni=origin.test", "the configured SNI is sent");
     // The origin's self-signed certificate is not trusted: verification fails.
     assert_eq!(proxy.get("/verified").status, 502);
+}
+
+/// A client config trusting `trusted`, offering `alpn`, with `versions`.
+fn client_config(
+    trusted: &[&Generated],
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in trusted {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(cert.der.clone()))
+            .unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// A GET over HTTP/2 (TLS, ALPN `h2`): status, headers and body.
+fn h2_get(port: u16, server_name: &str, trusted: &[&Generated], target: &str) -> (u16, http::HeaderMap, Vec<u8>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = client_config(trusted, &[b"h2"], &[&rustls::version::TLS13]);
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (mut client, connection) = h2::client::handshake(tls).await.unwrap();
+        tokio::spawn(connection);
+        let request = http::Request::builder()
+            .method("GET")
+            .uri(format!("https://{server_name}{target}"))
+            .body(())
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        let response = response.await.unwrap();
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            body.flow_control().release_capacity(chunk.len()).unwrap();
+            bytes.extend_from_slice(&chunk);
+        }
+        (parts.status.as_u16(), parts.headers, bytes)
+    })
+}
+
+fn write_pair(dir: &std::path::Path, name: &str, generated: &Generated) {
+    std::fs::write(dir.join(format!("{name}.pem")), &generated.cert_pem).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), &generated.key_pem).unwrap();
+}
+
+#[test]
+fn http2_requests_are_proxied_wildcards_match_and_tls12_is_spoken() {
+    let default = generate("localhost");
+    let wild = generate("*.wild.test");
+    let origin = Origin::start("o", Behavior::Echo);
+    let dir = std::env::temp_dir().join(format!("zentinel-tls-h2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_pair(&dir, "site", &default);
+    write_pair(&dir, "wild", &wild);
+    let tls_port = free_port();
+    let policy = format!(
+        r#"
+listen "127.0.0.1:{tls_port}" tls {{
+    cert "{dir}/site.pem"
+    key "{dir}/site.key"
+    sni "*.wild.test" {{
+        cert "{dir}/wild.pem"
+        key "{dir}/wild.key"
+    }}
+}} http2
+
+upstream app {{
+    server "{origin}"
+}}
+
+route app {{
+    proxy app
+}}
+"#,
+        dir = dir.display(),
+        origin = origin.addr()
+    );
+    let _proxy = start_tls(&policy, tls_port);
+    // HTTP/2 end to end: the upstream gets HTTP/1.1 with the authority as
+    // its Host and as x-forwarded-host.
+    let (status, headers, body) = h2_get(tls_port, "api.wild.test", &[&wild], "/v1/items?q=1");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(headers.get("x-request-id").is_some());
+    let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen["target"], "/v1/items?q=1");
+    assert_eq!(seen["headers"]["host"], "api.wild.test");
+    assert_eq!(seen["headers"]["x-forwarded-host"], "api.wild.test");
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+    // `*.wild.test` covers one label, no more.
+    let (cert, _, _) = tls_get(tls_port, "a.wild.test", &[&wild], &[b"http/1.1"], "/");
+    assert_eq!(cert, wild.der);
+    let (cert, _, _) = tls_get(tls_port, "localhost", &[&default], &[b"http/1.1"], "/");
+    assert_eq!(cert, default.der);
+    // A client that speaks only TLS 1.2 is served.
+    let config = client_config(&[&default], &[b"http/1.1"], &[&rustls::version::TLS12]);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut socket = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+    let mut stream = rustls::Stream::new(&mut connection, &mut socket);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    assert_eq!(connection.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(parse_response(&raw).status, 200);
+}
+
+#[test]
+fn upstream_tls_verification_passes_for_a_trusted_certificate_and_name() {
+    let origin_cert = generate("origin.test");
+    let port = tls_origin(&origin_cert);
+    let dir = std::env::temp_dir().join(format!("zentinel-tls-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("trusted.pem");
+    std::fs::write(&ca, &origin_cert.cert_pem).unwrap();
+    let policy = format!(
+        r#"
+upstream right {{
+    server "127.0.0.1:{port}"
+    tls sni "origin.test"
+}}
+
+upstream wrong_name {{
+    server "127.0.0.1:{port}"
+    tls sni "other.test"
+}}
+
+route right {{
+    path "/right"
+    proxy right
+}}
+
+route wrong {{
+    path "/wrong"
+    proxy wrong_name
+}}
+"#
+    );
+    // The system trust store, as rustls reads it, holds the origin's cert.
+    let proxy = Proxy::start_with_env(&policy, &[], &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let r = proxy.get("/right");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "sni=origin.test");
+    // Trusted certificate, but not for the name asked: refused.
+    assert_eq!(proxy.get("/wrong").status, 502);
 }

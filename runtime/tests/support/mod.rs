@@ -91,17 +91,48 @@ pub fn send(port: u16, method: &str, target: &str, headers: &[(&str, &str)], bod
         request.push_str("host: example.com\r\n");
     }
     for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
+        if k.eq_ignore_ascii_case("connection") {
+            request.push_str(&format!("{k}: close, {v}\r\n"));
+        } else {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
     }
     if !body.is_empty() {
         request.push_str(&format!("content-length: {}\r\n", body.len()));
     }
-    request.push_str("connection: close\r\n\r\n");
+    // One `connection` line: the caller's, with `close` added.
+    match headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("connection")) {
+        Some(_) => request.push_str("\r\n"),
+        None => request.push_str("connection: close\r\n\r\n"),
+    }
     stream.write_all(request.as_bytes()).unwrap();
     stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     parse_response(&raw)
+}
+
+/// Sends `raw` bytes as they are (a request written by hand) and reads the
+/// answer until the connection closes.
+pub fn send_raw(port: u16, raw: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    parse_response(&answer)
+}
+
+/// A GET that may fail (refused, reset): `None` then.
+pub fn try_get(port: u16, target: &str) -> Option<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let request = format!("GET {target} HTTP/1.1\r\nhost: example.com\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    find(&raw, b"\r\n\r\n")?;
+    Some(parse_response(&raw))
 }
 
 pub fn get(port: u16, target: &str) -> Response {
@@ -372,6 +403,11 @@ impl Proxy {
     }
 
     pub fn start_with(body: &str, extra_args: &[&str]) -> Proxy {
+        Self::start_with_env(body, extra_args, &[])
+    }
+
+    /// As `start_with`, with environment variables for the process.
+    pub fn start_with_env(body: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = std::env::temp_dir().join(format!(
             "zentinel-test-{}-{}",
             std::process::id(),
@@ -383,11 +419,23 @@ impl Proxy {
         let admin = free_port();
         let policy = format!("listen \"127.0.0.1:{port}\"\nadmin \"127.0.0.1:{admin}\"\n{body}");
         compile_to(&dir, &policy, "site.zbin");
+        Self::serve(dir, port, admin, extra_args, env)
+    }
+
+    /// Serves `dir/site.zbin`, which listens on `port` with its admin
+    /// listener on `admin`.
+    pub fn serve(dir: PathBuf, port: u16, admin: u16, extra_args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let child = Command::new(env!("CARGO_BIN_EXE_zentinel"))
-            .args(["run", "site.zbin", "--threads", "2", "--grace-period", "2"])
+            .args(["run", "site.zbin", "--grace-period", "2"])
             .args(["--upgrade-sock", dir.join("upgrade.sock").to_str().unwrap()])
             .args(["--access-log", dir.join("access.log").to_str().unwrap()])
+            .args(if extra_args.contains(&"--threads") {
+                &[][..]
+            } else {
+                &["--threads", "2"][..]
+            })
             .args(extra_args)
+            .envs(env.iter().copied())
             .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap()))
