@@ -127,7 +127,9 @@ fn github(c: &mut Criterion) {
 fn compile_and_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("build");
     group.sample_size(10);
-    for routes in [100usize, 1_000, 10_000] {
+    let dir = std::env::temp_dir().join(format!("zentinel-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    for routes in [10usize, 100, 1_000, 10_000] {
         let text = zenc::synth::policy(routes, 1);
         group.bench_function(BenchmarkId::new("compile", routes), |b| {
             b.iter(|| {
@@ -136,12 +138,22 @@ fn compile_and_load(c: &mut Criterion) {
                     .expect("compiles")
             })
         });
-        let artifact = zbin::AlignedBytes::new(&zenc::check_source(Path::new("bench.zen"), &text).artifact().unwrap());
-        eprintln!("artifact size at {routes} routes: {} bytes", artifact.as_bytes().len());
+        let artifact = zenc::check_source(Path::new("bench.zen"), &text).artifact().unwrap();
+        let file = dir.join(format!("bench-{routes}.zbin"));
+        std::fs::write(&file, &artifact).expect("artifact written");
+        eprintln!("artifact size at {routes} routes: {} bytes", artifact.len());
+        // What `zentinel` does at start and on SIGHUP: open, map, verify.
         group.bench_function(BenchmarkId::new("load", routes), |b| {
-            b.iter(|| zbin::Program::from_bytes(artifact.as_bytes()).expect("loads"))
+            b.iter(|| {
+                let opened = std::fs::File::open(&file).expect("opens");
+                // SAFETY: the file is ours, written above and not changed
+                // while mapped.
+                let map = unsafe { memmap2::Mmap::map(&opened) }.expect("maps");
+                black_box(zbin::Program::from_bytes(&map).expect("loads").policy().routes.len())
+            })
         });
     }
+    let _ = std::fs::remove_dir_all(&dir);
     group.finish();
 }
 

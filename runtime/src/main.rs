@@ -35,7 +35,8 @@ enum Command {
         /// The Unix socket listening sockets are handed over on.
         #[arg(long, default_value = "/tmp/zentinel-upgrade.sock")]
         upgrade_sock: PathBuf,
-        /// Where JSON access log lines go (`-`: standard output).
+        /// Where JSON access log lines go: a file, `-` for standard output,
+        /// `off` for nowhere.
         #[arg(long, default_value = "-")]
         access_log: String,
     },

@@ -839,6 +839,9 @@ impl ProxyHttp for Zentinel {
             .duration
             .with_label_values(&[route.unwrap_or("")])
             .observe(elapsed.as_secs_f64());
+        let Some(access_log) = &self.shared.access_log else {
+            return;
+        };
         let header = session.req_header();
         let client_ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
         let upstream_addr = ctx.server.as_ref().map(|(_, addr, _)| addr.to_string());
@@ -860,6 +863,6 @@ impl ProxyHttp for Zentinel {
             upstream_addr: upstream_addr.as_deref(),
             attempts: ctx.attempts,
         });
-        self.shared.access_log.log(line);
+        access_log.log(line);
     }
 }

@@ -32,7 +32,7 @@ pub struct RunOptions {
     /// Seconds to keep serving in-flight requests after SIGTERM.
     pub grace_period: u64,
     pub upgrade_sock: PathBuf,
-    /// `-` for standard output.
+    /// A file, `-` for standard output, `off` for none.
     pub access_log: String,
 }
 
@@ -40,16 +40,16 @@ pub struct RunOptions {
 /// startup error.
 pub fn run(options: RunOptions) -> Result<(), String> {
     let loaded = artifact::load(&options.artifact).map_err(|e| e.to_string())?;
-    let out: Box<dyn std::io::Write + Send> = if options.access_log == "-" {
-        Box::new(std::io::stdout())
-    } else {
-        Box::new(
+    let out: Option<Box<dyn std::io::Write + Send>> = match options.access_log.as_str() {
+        "off" => None,
+        "-" => Some(Box::new(std::io::stdout())),
+        path => Some(Box::new(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&options.access_log)
-                .map_err(|e| format!("cannot open the access log `{}`: {e}", options.access_log))?,
-        )
+                .open(path)
+                .map_err(|e| format!("cannot open the access log `{path}`: {e}"))?,
+        )),
     };
     let shared = Arc::new(
         Shared::new(options.artifact.clone(), loaded.clone(), out)
@@ -122,7 +122,9 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     );
     server.run(RunArgs::default());
     // Requests drained during shutdown are logged too.
-    shared.access_log.finish(Duration::from_secs(2));
+    if let Some(log) = &shared.access_log {
+        log.finish(Duration::from_secs(2));
+    }
     Ok(())
 }
 

@@ -55,22 +55,25 @@ pub struct Shared {
     pub pools: Pools,
     pub rate_limiter: RateLimiter,
     pub metrics: Metrics,
-    pub access_log: AccessLog,
+    /// `None` with `--access-log off`.
+    pub access_log: Option<AccessLog>,
     /// Set once shutdown begins: `/ready` answers 503 from then on.
     draining: AtomicBool,
 }
 
 impl Shared {
     /// The state of a server starting with `loaded`; access log lines go
-    /// to `access_log` (through a writer thread started here).
+    /// to `access_log` (through a writer thread started here), or nowhere.
     pub fn new(
         path: PathBuf,
         loaded: Arc<Loaded>,
-        access_log: Box<dyn std::io::Write + Send>,
+        access_log: Option<Box<dyn std::io::Write + Send>>,
     ) -> std::io::Result<Self> {
         let metrics = Metrics::new();
         metrics.set_artifact(&loaded.digest);
-        let access_log = AccessLog::start(access_log, metrics.access_log_dropped.clone())?;
+        let access_log = access_log
+            .map(|out| AccessLog::start(out, metrics.access_log_dropped.clone()))
+            .transpose()?;
         let pools = Pools::default();
         let serving = Serving::new(loaded, &pools);
         Ok(Shared {

@@ -281,3 +281,15 @@ fn http2_without_tls_speaks_h2c() {
         );
     }
 }
+
+#[test]
+fn the_access_log_can_be_turned_off() {
+    let proxy = Proxy::start_with("route a {\n    respond 200\n}\n", &["--access-log", "off"]);
+    for _ in 0..3 {
+        assert_eq!(proxy.get("/").status, 200);
+    }
+    assert!(proxy
+        .metrics()
+        .contains("zentinel_requests_total{route=\"a\",status=\"2xx\"} 3"));
+    assert!(!proxy.dir.join("access.log").exists());
+}

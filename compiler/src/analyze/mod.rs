@@ -209,6 +209,8 @@ pub struct Analysis<'a> {
     ambiguous: Vec<(u32, u32, Witness)>,
     /// Routes found unreachable (dead or shadowed).
     unreachable: Vec<u32>,
+    /// Each route's alternatives (indices into the layout's).
+    by_route: Vec<Vec<u32>>,
 }
 
 /// What the analysis finds in a policy, as data (for tests and tools).
@@ -286,17 +288,31 @@ impl<'a> Analysis<'a> {
             diagnostics: Vec::new(),
             ambiguous: Vec::new(),
             unreachable: Vec::new(),
+            by_route: {
+                let mut by_route = vec![Vec::new(); policy.routes.len()];
+                for (i, alternative) in layout.alternatives.iter().enumerate() {
+                    by_route[alternative.route as usize].push(i as u32);
+                }
+                by_route
+            },
         }
     }
 
     fn run(&mut self, hosts: Option<&DFA<Vec<u32>>>, paths: Option<&DFA<Vec<u32>>>) {
-        let clock = std::time::Instant::now();
+        let timings = std::env::var_os("ZENC_TIMINGS").is_some();
+        let mut clock = std::time::Instant::now();
+        let mut lap = |phase: &str| {
+            if timings {
+                eprintln!("zenc:   {phase} {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+            }
+            clock = std::time::Instant::now();
+        };
         self.dead_routes();
+        lap("dead routes");
         self.ambiguity();
-        if std::env::var_os("ZENC_TIMINGS").is_some() {
-            eprintln!("zenc:   ambiguity {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
-        }
+        lap("ambiguity");
         self.reachability(hosts, paths);
+        lap("reachability");
     }
 
     // ------------------------------------------------------------ dead routes
@@ -544,9 +560,12 @@ impl<'a> Analysis<'a> {
 
     /// A request both alternatives match, if there is one.
     fn both_match(&mut self, a: Alternative, b: Alternative) -> Option<Witness> {
-        let conditions_a = self.layout.conditions[a.route as usize].clone();
-        let conditions_b = self.layout.conditions[b.route as usize].clone();
-        let (method, headers, query) = self.conditions_overlap(&conditions_a, &conditions_b)?;
+        let layout = self.layout;
+        let (conditions_a, conditions_b) = (
+            &layout.conditions[a.route as usize],
+            &layout.conditions[b.route as usize],
+        );
+        let (method, headers, query) = self.conditions_overlap(conditions_a, conditions_b)?;
         let (mut host, host_proven) = self.overlap(Dim::Host, a.host, b.host)?;
         // A host one of the routes matches better by another of its names
         // (`a.com` for `*.com` beside `a.com`) shows no tie: try others.
@@ -569,16 +588,20 @@ impl<'a> Analysis<'a> {
     /// Whether another alternative of `alternative`'s route, with a
     /// greater key, matches `host` too (the path is the route's own).
     fn outranked(&mut self, alternative: &Alternative, host: &[u8]) -> bool {
-        let others: Vec<Alternative> = self
-            .layout
-            .alternatives
+        let layout = self.layout;
+        let siblings = &self.by_route[alternative.route as usize];
+        if siblings.len() < 2 {
+            return false; // one name: nothing else of the route competes
+        }
+        let others: Vec<u32> = siblings
             .iter()
-            .filter(|o| o.route == alternative.route && o.key > alternative.key)
-            .cloned()
+            .map(|&i| &layout.alternatives[i as usize])
+            .filter(|o| o.key > alternative.key)
+            .map(|o| o.host)
             .collect();
         others
-            .iter()
-            .any(|o| self.dfas.pattern(Dim::Host, o.host).accepts(host))
+            .into_iter()
+            .any(|h| self.dfas.pattern(Dim::Host, h).accepts(host))
     }
 
     /// For two alternatives on one wildcard: a host under it that neither
@@ -716,10 +739,7 @@ impl<'a> Analysis<'a> {
         for bucket in &self.layout.buckets {
             by_pair.insert((bucket.host, bucket.path), bucket.alternatives.clone());
         }
-        let mut by_route: Vec<Vec<u32>> = vec![Vec::new(); self.policy.routes.len()];
-        for (i, alternative) in self.layout.alternatives.iter().enumerate() {
-            by_route[alternative.route as usize].push(i as u32);
-        }
+        let by_route = std::mem::take(&mut self.by_route);
         for (route, alternatives) in by_route.iter().enumerate() {
             if self.unreachable.contains(&(route as u32)) {
                 continue; // dead, already reported
@@ -741,6 +761,7 @@ impl<'a> Analysis<'a> {
                 self.report_unreachable(route as u32, shadow);
             }
         }
+        self.by_route = by_route;
     }
 
     /// An alternative of another route with a greater key that matches

@@ -428,7 +428,11 @@ impl Proxy {
         let child = Command::new(env!("CARGO_BIN_EXE_zentinel"))
             .args(["run", "site.zbin", "--grace-period", "2"])
             .args(["--upgrade-sock", dir.join("upgrade.sock").to_str().unwrap()])
-            .args(["--access-log", dir.join("access.log").to_str().unwrap()])
+            .args(if extra_args.contains(&"--access-log") {
+                Vec::new()
+            } else {
+                vec!["--access-log".to_string(), dir.join("access.log").display().to_string()]
+            })
             .args(if extra_args.contains(&"--threads") {
                 &[][..]
             } else {
