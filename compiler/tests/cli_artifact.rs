@@ -153,7 +153,7 @@ fn explain_text_output() {
 fn test_command_passes_fails_and_measures_coverage() {
     let out = zenc(&["test", "../examples/quickstart.zen"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("11 passed, 0 failed"));
+    assert!(stdout(&out).contains("12 passed, 0 failed"));
     assert!(stdout(&out).contains("every route is reached"));
 
     let dir = scratch("test");
