@@ -48,10 +48,22 @@ impl AccessLog {
     /// Waits (up to `within`) until every line queued so far is written
     /// and flushed: at exit, so that the requests drained last are logged.
     pub fn finish(&self, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
         let (done, wait) = mpsc::channel();
-        if self.sender.send(Message::Finish(done)).is_ok() {
-            let _ = wait.recv_timeout(within);
+        let mut message = Message::Finish(done);
+        // Never blocks: a writer stuck on a stalled reader must not keep
+        // the process from exiting.
+        loop {
+            match self.sender.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return,
+            }
         }
+        let _ = wait.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
     }
 }
 

@@ -119,9 +119,10 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// A header value an agent may send: no line breaks, no NUL.
+/// A header value an agent may send: visible characters, spaces and tabs
+/// (RFC 9110 §5.5), no control characters.
 fn valid_value(value: &str) -> bool {
-    !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+    value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 fn edits(value: Option<&Value>) -> Result<Vec<HeaderEdit>, String> {

@@ -125,7 +125,7 @@ impl BackgroundService for HealthChecks {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let connector = Arc::new(Connector::new(None));
         let mut tasks: HashMap<(String, String), Task> = HashMap::new();
-        let mut next_lookup: HashMap<String, Instant> = HashMap::new();
+        let mut next_lookup: HashMap<(String, String), Instant> = HashMap::new();
         let mut gauges_at = Instant::now();
         loop {
             let serving = self.shared.current();
@@ -177,15 +177,20 @@ impl BackgroundService for HealthChecks {
             }
             // DNS names, looked up again.
             let now = Instant::now();
-            for runtime in &serving.upstreams {
+            for (upstream, runtime) in policy.upstreams.iter().zip(&serving.upstreams) {
                 for state in runtime.servers.iter().filter(|s| s.is_named()) {
-                    if next_lookup.get(&state.addr).is_some_and(|at| *at > now) {
+                    // Each upstream's server has a state of its own.
+                    let key = (upstream.name.clone(), state.addr.clone());
+                    if next_lookup.get(&key).is_some_and(|at| *at > now) {
                         continue;
                     }
-                    let found = tokio::net::lookup_host(state.addr.as_str())
-                        .await
-                        .ok()
-                        .and_then(|mut addrs| addrs.next());
+                    // A slow resolver must not hold the health checks up.
+                    let found =
+                        tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(state.addr.as_str()))
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                            .and_then(|mut addrs| addrs.next());
                     if found.is_none() {
                         log::warn!("server {} does not resolve", state.addr);
                     }
@@ -195,7 +200,7 @@ impl BackgroundService for HealthChecks {
                     } else {
                         Duration::from_secs(1)
                     };
-                    next_lookup.insert(state.addr.clone(), now + again);
+                    next_lookup.insert(key, now + again);
                 }
             }
             if gauges_at <= now {

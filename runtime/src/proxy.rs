@@ -7,7 +7,6 @@
 //! metrics in `logging`; errors become statuses in `fail_to_proxy`
 //! (`request::error_status`).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use crate::actions::{self, Answer};
 use crate::agents;
 use crate::request::{self, HOP_BY_HOP, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 use crate::state::{Serving, Shared};
-use crate::upstream::{split_target, ServerState};
+use crate::upstream::{split_target, InFlight};
 
 /// How long a request body may take to arrive for an agent when no
 /// `request_timeout` says.
@@ -66,7 +65,8 @@ pub struct Ctx {
     /// The status of a response written by zentinel itself.
     status: Option<u16>,
     upstream: Option<u32>,
-    server: Option<(usize, std::net::SocketAddr, Arc<ServerState>)>,
+    /// The server of the current attempt, counted in flight while held.
+    server: Option<(usize, std::net::SocketAddr, InFlight)>,
     tried: Vec<usize>,
     attempts: u32,
     /// Body bytes seen in this attempt (a retry replays them).
@@ -77,6 +77,9 @@ pub struct Ctx {
     refusal: Option<agents::Refusal>,
     /// Set when an upstream status asks for a retry (`retry on status`).
     retry_on_status: bool,
+    /// The upstream waited for a request body the client stopped sending:
+    /// the client's fault (408), not the server's.
+    client_stalled: bool,
 }
 
 /// The proxy: shared state, and the artifact in it.
@@ -229,7 +232,7 @@ impl Zentinel {
             .upstream_failures
             .with_label_values(&[upstream.name.as_str()])
             .inc();
-        self.shared.pools.record_failure(upstream, state);
+        self.shared.pools.record_failure(upstream, state.state());
     }
 
     /// Whether another attempt may follow this one: the method allows it,
@@ -269,6 +272,7 @@ impl ProxyHttp for Zentinel {
             gate: None,
             refusal: None,
             retry_on_status: false,
+            client_stalled: false,
         }
     }
 
@@ -357,7 +361,10 @@ impl ProxyHttp for Zentinel {
                     .await;
             }
         }
-        ctx.deadline = route.modifiers.timeout.map(|t| ctx.started + Duration::from_millis(t));
+        ctx.deadline = route
+            .modifiers
+            .timeout
+            .and_then(|t| ctx.started.checked_add(Duration::from_millis(t)));
         // Agents, in order: those before the first that wants the body are
         // asked now; that one and those after it once the body is there.
         let agent_list = &route.modifiers.agents;
@@ -465,6 +472,15 @@ impl ProxyHttp for Zentinel {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // After a 101 the bytes are a tunnel's (a WebSocket's), not a body.
+        if session.was_upgraded() {
+            return Ok(());
+        }
+        // An empty last chunk would be written as a chunk of its own, and
+        // the end of the body after it: the end alone says the same.
+        if end_of_stream && body.as_ref().is_some_and(Bytes::is_empty) {
+            *body = None;
+        }
         // Counted as it streams: a body without a length is cut off at the
         // limit instead of being buffered whole.
         if let Some(chunk) = body {
@@ -493,6 +509,7 @@ impl ProxyHttp for Zentinel {
             return Ok(());
         }
         let (agent_list, held) = (gate.agents.clone(), gate.held.split().freeze());
+        let request_edits = ctx.edits.request.len();
         if let Some(refusal) = self
             .ask_agents(session, ctx, &agent_list, Some((&held, end_of_stream)))
             .await
@@ -504,7 +521,9 @@ impl ProxyHttp for Zentinel {
                 "an agent refused the request",
             ));
         }
-        if !ctx.edits.request.is_empty() {
+        if ctx.edits.request.len() > request_edits {
+            // Not applied to a retry either: every attempt is the same request.
+            ctx.edits.request.truncate(request_edits);
             log::warn!(
                 "request {}: edits to the upstream request from agents that read the body come after it was sent; ignored",
                 ctx.request_id
@@ -513,7 +532,8 @@ impl ProxyHttp for Zentinel {
         if let Some(gate) = ctx.gate.as_mut() {
             gate.allowed = true;
         }
-        *body = Some(held);
+        // What was held goes on; at the end, nothing held is no chunk at all.
+        *body = (!held.is_empty() || !end_of_stream).then_some(held);
         Ok(())
     }
 
@@ -551,13 +571,14 @@ impl ProxyHttp for Zentinel {
                 "no server of the upstream is available",
             ));
         };
-        // Recorded before anything else can fail, so the in-flight count
-        // is given back in `logging` whatever happens.
-        if let Some((_, _, previous)) = ctx.server.take() {
-            previous.active.fetch_sub(1, Ordering::Relaxed);
+        // Counted in flight from here until the request ends or moves on to
+        // another server (the previous attempt's count ends here).
+        ctx.server = Some((choice.index, choice.addr, InFlight::new(choice.state.clone())));
+        // A retry replays the body from the start: what the body gate held
+        // of the previous attempt is held again, not twice.
+        if let Some(gate) = ctx.gate.as_mut().filter(|g| !g.allowed) {
+            gate.held.clear();
         }
-        choice.state.active.fetch_add(1, Ordering::Relaxed);
-        ctx.server = Some((choice.index, choice.addr, choice.state.clone()));
         ctx.tried.push(choice.index);
         ctx.attempts += 1;
         // A retry replays the body through `request_body_filter`.
@@ -623,8 +644,26 @@ impl ProxyHttp for Zentinel {
             e.set_retry(false);
             return e;
         }
-        self.note_failure(ctx);
         let timed_out = matches!(e.etype(), ErrorType::ReadTimedout | ErrorType::WriteTimedout);
+        // The server waited for a body the client stopped sending: 408.
+        if timed_out && !session.is_body_done() {
+            ctx.client_stalled = true;
+            e.set_retry(false);
+            return e;
+        }
+        // A pooled connection the server had closed meanwhile: no fault of
+        // the server, and one more go on a fresh one is always allowed.
+        if client_reused && matches!(e.retry, pingora_error::RetryType::ReusedOnly) {
+            let idempotent = request::is_idempotent(&session.req_header().method)
+                || ctx.upstream().is_some_and(|u| u.retry.non_idempotent);
+            let again = idempotent
+                && !ctx.past_deadline()
+                && !session.as_ref().retry_buffer_truncated()
+                && session.response_written().is_none();
+            e.set_retry(again);
+            return e;
+        }
+        self.note_failure(ctx);
         let on_timeout = ctx.upstream().is_some_and(|u| u.retry.on_timeout);
         if !self.may_retry(session, ctx) {
             e.set_retry(false);
@@ -653,10 +692,10 @@ impl ProxyHttp for Zentinel {
             }
         }
         let client_ip = request::client_ip(session).map(|ip| ip.to_string());
-        let forwarded_for = match (
-            request.headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()),
-            client_ip,
-        ) {
+        // Every line a client sent, as one list (RFC 9110 §5.3).
+        let previous = zbin::matcher::combined(request.headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes()))
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let forwarded_for = match (previous.as_deref(), client_ip) {
             (Some(previous), Some(ip)) => format!("{previous}, {ip}"),
             (Some(previous), None) => previous.to_string(),
             (None, ip) => ip.unwrap_or_default(),
@@ -762,7 +801,11 @@ impl ProxyHttp for Zentinel {
         // The answer has begun: past the deadline, the only thing left to
         // do is to cut it off.
         if ctx.past_deadline() {
-            return Err(Error::explain(ErrorType::ReadTimedout, "the route's timeout passed mid-response").into_up());
+            // Not the server's fault: it was answering, too slowly for the route.
+            return Err(Error::explain(
+                ErrorType::ReadTimedout,
+                "the route's timeout passed mid-response",
+            ));
         }
         Ok(None)
     }
@@ -792,7 +835,11 @@ impl ProxyHttp for Zentinel {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let written = session.response_written().is_some();
-        let mut code = request::error_status(e);
+        let mut code = if ctx.client_stalled {
+            408
+        } else {
+            request::error_status(e)
+        };
         if let Some(refusal) = ctx.refusal.take().filter(|_| !written) {
             match self.write_refusal(session, ctx, &refusal).await {
                 Ok(status) => ctx.status = Some(status),
@@ -820,9 +867,7 @@ impl ProxyHttp for Zentinel {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        if let Some((_, _, state)) = &ctx.server {
-            state.active.fetch_sub(1, Ordering::Relaxed);
-        }
+        // The server's in-flight count ends with `ctx`, right after this.
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())

@@ -25,6 +25,11 @@ const SHARDS: usize = 64;
 const PRUNE_ABOVE: usize = 4096;
 /// ...every this many new buckets, so pruning costs O(1) per request.
 const PRUNE_EVERY: usize = 1024;
+/// A shard never holds more than this many buckets (a million in all, some
+/// 64 MiB): past it, after pruning, it starts afresh. A flood of keys that
+/// never refill (a client rotating addresses) costs memory only up to here,
+/// at the price of a fresh burst for the keys of that shard.
+const MAX_PER_SHARD: usize = 16 * 1024;
 
 struct Bucket {
     tokens: f64,
@@ -74,6 +79,10 @@ impl RateLimiter {
         if shard.buckets.len() > PRUNE_ABOVE && shard.created >= PRUNE_EVERY {
             shard.created = 0;
             shard.buckets.retain(|_, b| !b.full_at(now));
+            if shard.buckets.len() > MAX_PER_SHARD {
+                log::warn!("rate limiting holds too many keys; one shard of its buckets starts afresh");
+                shard.buckets.clear();
+            }
         }
         let bucket = shard.buckets.entry(id).or_insert_with(|| {
             shard.created += 1;
@@ -149,6 +158,21 @@ mod tests {
         }
         assert!(
             limiter.len() < SHARDS * (PRUNE_ABOVE + PRUNE_EVERY) + SHARDS,
+            "{} buckets held",
+            limiter.len()
+        );
+    }
+
+    #[test]
+    fn keys_that_never_refill_are_capped() {
+        let limiter = RateLimiter::default();
+        // One a minute: no bucket fills up again during the test.
+        let limit = limit(1, 60_000, 1);
+        for i in 0u32..(SHARDS * MAX_PER_SHARD + 200_000) as u32 {
+            let _ = limiter.check("r", &i.to_le_bytes(), &limit);
+        }
+        assert!(
+            limiter.len() <= SHARDS * (MAX_PER_SHARD + PRUNE_EVERY),
             "{} buckets held",
             limiter.len()
         );

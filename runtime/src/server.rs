@@ -63,7 +63,9 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let conf = ServerConf {
         threads,
         grace_period_seconds: Some(options.grace_period),
-        graceful_shutdown_timeout_seconds: Some(options.grace_period.max(1)),
+        // The grace period has already let requests finish: what is left
+        // gets one more second before the runtimes are stopped.
+        graceful_shutdown_timeout_seconds: Some(1),
         upgrade_sock: options.upgrade_sock.display().to_string(),
         ..ServerConf::default()
     };

@@ -126,6 +126,28 @@ pub struct Choice {
     pub state: Arc<ServerState>,
 }
 
+/// One request in flight on a server: counted while it lives, whatever
+/// ends the request (an answer, an error, a retry elsewhere, a panic).
+#[derive(Debug)]
+pub struct InFlight(Arc<ServerState>);
+
+impl InFlight {
+    pub fn new(state: Arc<ServerState>) -> InFlight {
+        state.active.fetch_add(1, Ordering::Relaxed);
+        InFlight(state)
+    }
+
+    pub fn state(&self) -> &ServerState {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Pools {
     /// The state of `upstream`'s server `addr`, created on first sight.
     pub fn state(&self, upstream: &str, addr: &str) -> Arc<ServerState> {
@@ -178,7 +200,7 @@ impl Pools {
             failures.clear();
             state
                 .ejected_until
-                .store(self.now_ms() + passive.eject, Ordering::Relaxed);
+                .store(self.now_ms().saturating_add(passive.eject), Ordering::Relaxed);
             log::warn!(
                 "upstream `{}`: server {} is ejected for {} ms after {} failures",
                 upstream.name,
@@ -209,15 +231,23 @@ impl Pools {
                     .max_connections
                     .is_none_or(|max| states[i].active.load(Ordering::Relaxed) < max as usize)
         };
-        let (backup, retry_tried) = [(false, false), (true, false), (false, true), (true, true)]
+        // The tier is collected once: other requests and the health tasks
+        // change availability concurrently, and every choice below must
+        // see the same set.
+        let tier: Vec<usize> = [(false, false), (true, false), (false, true), (true, true)]
             .into_iter()
-            .find(|&(backup, again)| (0..upstream.servers.len()).any(|i| usable(i, backup, again)))?;
-        let candidates = || (0..upstream.servers.len()).filter(move |&i| usable(i, backup, retry_tried));
+            .map(|(backup, again)| {
+                (0..upstream.servers.len())
+                    .filter(|&i| usable(i, backup, again))
+                    .collect::<Vec<usize>>()
+            })
+            .find(|tier| !tier.is_empty())?;
+        let candidates = || tier.iter().copied();
         let weight = |i: usize| u64::from(upstream.servers[i].weight.max(1));
         let index = match &upstream.balance {
             Balance::RoundRobin => {
                 let total: u64 = candidates().map(weight).sum();
-                let mut tick = runtime.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total;
+                let mut tick = runtime.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total.max(1);
                 candidates().find(|&i| {
                     if tick < weight(i) {
                         true
@@ -242,7 +272,7 @@ impl Pools {
                 }
             }
             Balance::KetamaClientIp | Balance::KetamaHeader(_) => {
-                zbin::balance::pick(&upstream.servers, key, |i| usable(i, backup, retry_tried))?
+                zbin::balance::pick(&upstream.servers, key, |i| tier.contains(&i))?
             }
         };
         Some(Choice {

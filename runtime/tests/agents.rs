@@ -188,7 +188,13 @@ route form {{
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-agent-body-bytes"), Some("16384"));
     assert_eq!(r.header("x-agent-body-complete"), Some("false"));
-    assert_eq!(origin.bodies.lock().unwrap().last(), Some(&big));
+    let received = origin.bodies.lock().unwrap().last().cloned().unwrap_or_default();
+    assert!(
+        received == big,
+        "the body arrived changed: {} bytes of {}",
+        received.len(),
+        big.len()
+    );
     // ...and an attack past the first 16 KiB is, as documented, unseen.
     let mut late = vec![b'a'; 20_000];
     late.extend_from_slice(b"DROP TABLE users");
@@ -202,4 +208,50 @@ route form {{
     let r = send(proxy.port, "POST", "/form", &[], b"comment=hello");
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "thanks\n");
+}
+
+#[test]
+fn a_retry_while_the_body_is_held_sends_it_once() {
+    let (socket, _agent, healthy) = agent_and_origin("retry");
+    let refusing = Origin::start("refusing", Behavior::Refuse(503));
+    let policy = format!(
+        "agent waf {{\n    socket \"{}\"\n    timeout 2s\n    body 16KiB\n}}\n\nupstream pool {{\n    server \"{}\"\n    server \"{}\"\n    retry 1 on status 503\n}}\n\nroute a {{\n    proxy pool\n    agents waf\n}}\n",
+        socket.display(),
+        refusing.addr(),
+        healthy.addr()
+    );
+    let proxy = Proxy::start_with(&policy, &["--threads", "1"]);
+    let body: Vec<u8> = (0..40_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    // Round robin starts on the refusing server. The first 8 KB arrive,
+    // are held (the agent wants 16 KiB), the refusal comes, and the retry
+    // replays what was read so far.
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "PUT /x HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body[..8_000]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stream.write_all(&body[8_000..]).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let r = parse_response(&raw);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        refusing.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the retry path was taken"
+    );
+    let received = healthy.bodies.lock().unwrap().last().cloned().unwrap_or_default();
+    assert!(
+        received == body,
+        "the body arrived changed: {} bytes of {}",
+        received.len(),
+        body.len()
+    );
 }

@@ -168,7 +168,10 @@ route hidden {
 #[test]
 fn websocket_upgrades_reach_the_origin_and_carry_bytes_both_ways() {
     let origin = Origin::start("ws", Behavior::Upgrade);
-    let policy = upstream("ws", &origin) + "route ws {\n    path \"/socket\"\n    proxy ws\n}\n";
+    // A body limit far below what goes through the tunnel: upgraded bytes
+    // are not a request body.
+    let policy = upstream("ws", &origin)
+        + "route ws {\n    path \"/socket\"\n    proxy ws\n    limits { max_body_size 8B }\n}\n";
     let proxy = Proxy::start(&policy);
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -246,4 +249,46 @@ route slow {{
     assert_eq!(proxy.get("/slow").status, 504);
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+}
+
+#[test]
+fn a_client_that_stops_sending_its_body_is_answered_408_and_ejects_nobody() {
+    let origin = Origin::start("o", Behavior::Echo);
+    let policy = format!(
+        "upstream app {{\n    server \"{}\"\n    timeout read 300ms\n    passive failures 1 within 10s eject 30s\n}}\n\nroute a {{\n    proxy app\n}}\n",
+        origin.addr()
+    );
+    let proxy = Proxy::start(&policy);
+    // Announces 100 bytes, sends 10, then waits.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    assert_eq!(parse_response(&raw).status, 408);
+    // The server was not at fault: it is still in rotation.
+    assert_eq!(proxy.get("/").status, 200);
+}
+
+#[test]
+fn empty_chunked_bodies_leave_pooled_connections_clean() {
+    let socket = std::env::temp_dir().join(format!("zentinel-absent-{}.sock", std::process::id()));
+    let origin = Origin::start("o", Behavior::Echo);
+    // An agent that wants the body (and is absent: allowed) holds bodies back.
+    let policy = format!(
+        "agent gate {{\n    socket \"{}\"\n    on_failure allow\n    body 1KiB\n}}\n\n{}route a {{\n    proxy app\n    agents gate\n}}\n",
+        socket.display(),
+        upstream("app", &origin)
+    );
+    let proxy = Proxy::start_with(&policy, &["--threads", "1"]);
+    let empty = b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n0\r\n\r\n";
+    for _ in 0..4 {
+        let r = send_raw(proxy.port, empty);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["body_bytes"], 0);
+    }
+    // One upstream connection served them all: nothing stray was left on it.
+    assert_eq!(origin.connections.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -152,6 +152,9 @@ pub enum Behavior {
     Trickle(Duration),
     /// `101 Switching Protocols` to an upgrade, then every byte echoed.
     Upgrade,
+    /// This status as soon as the head arrives, before any body is read,
+    /// then the connection closed.
+    Refuse(u16),
 }
 
 /// An origin server on a loopback port: HTTP/1.1 with keep-alive, echoing
@@ -327,6 +330,12 @@ fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
             }
             continue;
         }
+        if let Behavior::Refuse(status) = state.behavior {
+            state.hits.fetch_add(1, Ordering::SeqCst);
+            let _ = stream
+                .write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes());
+            return;
+        }
         let Some(body) = read_body(&mut stream, &mut raw, &headers) else {
             return;
         };
@@ -366,7 +375,8 @@ fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
                     }
                 }
             }
-            Behavior::Echo => 200,
+            // Answered above, before the body.
+            Behavior::Echo | Behavior::Refuse(_) => 200,
         };
         let echoed = serde_json::json!({
             "origin": state.name,
