@@ -259,15 +259,7 @@ fn a_client_that_stops_sending_its_body_is_answered_408_and_ejects_nobody() {
         origin.addr()
     );
     let proxy = Proxy::start(&policy);
-    // Announces 100 bytes, sends 10, then waits.
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream
-        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
-        .unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    assert_eq!(parse_response(&raw).status, 408);
+    assert_eq!(stalled_body(proxy.port).status, 408);
     // The server was not at fault: it is still in rotation.
     assert_eq!(proxy.get("/").status, 200);
 }

@@ -123,6 +123,19 @@ pub fn send_raw(port: u16, raw: &[u8]) -> Response {
     parse_response(&answer)
 }
 
+/// A POST that announces 100 bytes of body, sends 10 and waits: the
+/// answer zentinel gives it.
+pub fn stalled_body(port: u16) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
 /// A GET that may fail (refused, reset): `None` then.
 pub fn try_get(port: u16, target: &str) -> Option<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
