@@ -23,7 +23,7 @@ cargo build --release -q -p zentinel-runtime --example bare_pingora
 
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-ORIGIN=19100; ZENTINEL=19101; BARE=19102; NGINX=19103; HAPROXY=19104
+ORIGIN=19100; ZENTINEL=19101; BARE=19102; NGINX=19103; HAPROXY=19104; ZLOG=19105
 
 # The origin: nginx answering 200 with 13 bytes, one worker.
 cat > "$WORK/origin.conf" <<CONF
@@ -47,8 +47,15 @@ route all {
 }
 ZEN
 ./target/release/zenc build "$WORK/bench.zen" -o "$WORK/bench.zbin" >/dev/null
-./target/release/zentinel run "$WORK/bench.zbin" --threads 1 --access-log /dev/null \
+# Like nginx and HAProxy here, zentinel logs nothing...
+./target/release/zentinel run "$WORK/bench.zbin" --threads 1 --access-log off \
     --upgrade-sock "$WORK/z.sock" 2>/dev/null &
+# ...and a second one writes its JSON access log (to /dev/null), to show
+# what the log costs.
+sed "s/127.0.0.1:$ZENTINEL/127.0.0.1:$ZLOG/" "$WORK/bench.zen" > "$WORK/bench-log.zen"
+./target/release/zenc build "$WORK/bench-log.zen" -o "$WORK/bench-log.zbin" >/dev/null
+./target/release/zentinel run "$WORK/bench-log.zbin" --threads 1 --access-log /dev/null \
+    --upgrade-sock "$WORK/zlog.sock" 2>/dev/null &
 
 ./target/release/examples/bare_pingora "127.0.0.1:$BARE" "127.0.0.1:$ORIGIN" 1 2>/dev/null &
 
@@ -96,12 +103,13 @@ to_us() { sed -E 's/([0-9.]+)us/\1/; s/([0-9.]+)ms/\1*1000/; s/([0-9.]+)s$/\1*10
 echo "wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s x $ROUNDS rounds, one worker each, $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 for round in $(seq "$ROUNDS"); do
     run zentinel $ZENTINEL
+    run z+log $ZLOG
     run pingora $BARE
     run nginx $NGINX
     run haproxy $HAPROXY
 done
 printf "%-10s %12s %10s %10s   (median of %s; every run: %s)\n" proxy "requests/s" "p50 us" "p99 us" "$ROUNDS" "$WORK/runs"
-for name in zentinel pingora nginx haproxy; do
+for name in zentinel z+log pingora nginx haproxy; do
     rps=$(awk -v n=$name '$1==n {print $2}' "$WORK/runs" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     p50=$(awk -v n=$name '$1==n {print $3}' "$WORK/runs" | while read -r v; do echo "$v" | to_us; done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     p99=$(awk -v n=$name '$1==n {print $4}' "$WORK/runs" | while read -r v; do echo "$v" | to_us; done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')

@@ -11,6 +11,10 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::Result;
 use pingora_proxy::{ProxyHttp, Session};
 
+// The same allocator as zentinel, so that the comparison is of the proxies.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Bare {
     upstream: String,
 }

@@ -134,7 +134,50 @@ impl Default for Metrics {
     }
 }
 
-/// `2xx`, `4xx`... for a status, `0` for none.
+/// A route's metric handles, resolved at its first request under an
+/// artifact: the hot path then counts without hashing label values, and a
+/// route never requested (or a status class never answered) adds no series.
+#[derive(Default)]
+pub struct RouteMetrics {
+    /// By status class: 1xx..5xx, then `none`.
+    requests: [std::sync::OnceLock<IntCounter>; 6],
+    duration: std::sync::OnceLock<prometheus::Histogram>,
+}
+
+impl RouteMetrics {
+    /// Counts one request to route `route` (`""`: none matched), answered
+    /// with `status` in `seconds`.
+    pub fn record(&self, metrics: &Metrics, route: &str, status: u16, seconds: f64) {
+        let class = match status {
+            100..=599 => (status / 100 - 1) as usize,
+            _ => 5,
+        };
+        self.requests[class]
+            .get_or_init(|| metrics.requests.with_label_values(&[route, status_class(status)]))
+            .inc();
+        self.duration
+            .get_or_init(|| metrics.duration.with_label_values(&[route]))
+            .observe(seconds);
+    }
+}
+
+/// An upstream's counters, resolved once per artifact.
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    pub attempts: IntCounter,
+    pub failures: IntCounter,
+}
+
+impl Metrics {
+    pub fn upstream(&self, name: &str) -> UpstreamMetrics {
+        UpstreamMetrics {
+            attempts: self.upstream_attempts.with_label_values(&[name]),
+            failures: self.upstream_failures.with_label_values(&[name]),
+        }
+    }
+}
+
+/// `2xx`, `4xx`... for a status, `none` outside 100..=599.
 pub fn status_class(status: u16) -> &'static str {
     match status {
         100..=199 => "1xx",

@@ -22,7 +22,7 @@ use zbin::normalize::{normalize_host, normalize_path};
 
 use crate::actions::{self, Answer};
 use crate::agents;
-use crate::request::{self, HOP_BY_HOP, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
+use crate::request::{self, wire, HOP_BY_HOP, X_FORWARDED_FOR};
 use crate::state::{Serving, Shared};
 use crate::upstream::{split_target, InFlight};
 
@@ -174,6 +174,9 @@ impl Zentinel {
         agent_list: &[u32],
         body: Option<(&[u8], bool)>,
     ) -> Option<agents::Refusal> {
+        if agent_list.is_empty() {
+            return None;
+        }
         let serving = ctx.serving.clone()?;
         let route = ctx.route().map(|r| r.name.clone()).unwrap_or_default();
         let header = session.req_header();
@@ -224,15 +227,15 @@ impl Zentinel {
 
     /// Counts a failed attempt against the server it went to.
     fn note_failure(&self, ctx: &Ctx) {
-        let (Some(upstream), Some((_, _, state))) = (ctx.upstream(), ctx.server.as_ref()) else {
+        let (Some(serving), Some(index), Some((_, _, state))) =
+            (ctx.serving.as_deref(), ctx.upstream, ctx.server.as_ref())
+        else {
             return;
         };
+        serving.upstream_metrics[index as usize].failures.inc();
         self.shared
-            .metrics
-            .upstream_failures
-            .with_label_values(&[upstream.name.as_str()])
-            .inc();
-        self.shared.pools.record_failure(upstream, state.state());
+            .pools
+            .record_failure(&serving.loaded.policy().upstreams[index as usize], state.state());
     }
 
     /// Whether another attempt may follow this one: the method allows it,
@@ -583,11 +586,7 @@ impl ProxyHttp for Zentinel {
         ctx.attempts += 1;
         // A retry replays the body through `request_body_filter`.
         ctx.body_bytes = 0;
-        self.shared
-            .metrics
-            .upstream_attempts
-            .with_label_values(&[upstream.name.as_str()])
-            .inc();
+        serving.upstream_metrics[index].attempts.inc();
         let tls = upstream.tls.as_ref();
         let sni = tls
             .and_then(|t| t.sni.clone())
@@ -682,15 +681,9 @@ impl ProxyHttp for Zentinel {
         request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // Pingora has removed the hop-by-hop headers it knows and, for a
-        // WebSocket upgrade, put `connection` and `upgrade` back.
-        let upgrade = session.is_upgrade_req();
-        for name in &HOP_BY_HOP {
-            let keep = upgrade && (*name == http::header::CONNECTION || *name == http::header::UPGRADE);
-            if !keep && request.headers.contains_key(name) {
-                request.remove_header(name);
-            }
-        }
+        // Pingora has already removed every hop-by-hop header (those of
+        // RFC 9110 and those `connection` names) from the upstream request,
+        // and put `connection` and `upgrade` back for a WebSocket upgrade.
         let client_ip = request::client_ip(session).map(|ip| ip.to_string());
         // Every line a client sent, as one list (RFC 9110 §5.3).
         let previous = zbin::matcher::combined(request.headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes()))
@@ -700,52 +693,65 @@ impl ProxyHttp for Zentinel {
             (Some(previous), None) => previous.to_string(),
             (None, ip) => ip.unwrap_or_default(),
         };
-        request.insert_header(X_FORWARDED_FOR, forwarded_for)?;
-        request.insert_header(X_FORWARDED_PROTO, request::scheme(session))?;
-        // The authority the client asked for (`:authority` from an HTTP/2
-        // client is `Host` upstream by now).
-        let host = request::authority(session.req_header()).to_string();
-        if !host.is_empty() {
-            request.insert_header(X_FORWARDED_HOST, host)?;
+        request.insert_header(wire::X_FORWARDED_FOR, forwarded_for)?;
+        request.insert_header(wire::X_FORWARDED_PROTO, request::scheme_value(session))?;
+        // The authority the client asked for: its `Host` value as sent, or
+        // an HTTP/2 client's `:authority`.
+        let client_request = session.req_header();
+        match client_request.headers.get(http::header::HOST) {
+            Some(host) => {
+                let host = host.clone();
+                request.insert_header(wire::X_FORWARDED_HOST, host)?;
+            }
+            None => {
+                let host = request::authority(client_request).to_string();
+                if !host.is_empty() {
+                    request.insert_header(wire::X_FORWARDED_HOST, host)?;
+                }
+            }
         }
-        request.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
+        request.insert_header(wire::X_REQUEST_ID, ctx.request_id.as_str())?;
         let (Some(serving), Some(route)) = (ctx.serving.as_deref(), ctx.route()) else {
             return Ok(());
         };
         // The upstream receives the normalized path, after any rewrite.
-        let query = request.uri.query().map(str::to_string);
-        let path = match &route.modifiers.rewrite {
+        let query = request.uri.query();
+        let path: std::borrow::Cow<'_, str> = match &route.modifiers.rewrite {
+            None => std::borrow::Cow::Borrowed(ctx.path.as_str()),
             Some(Rewrite::Prefix { from, to }) => match ctx.path.strip_prefix(from.as_str()) {
                 Some(rest) if rest.is_empty() || rest.starts_with('/') || from.ends_with('/') => {
                     if rest.is_empty() && !to.ends_with('/') && to != "/" {
-                        to.clone()
+                        std::borrow::Cow::Borrowed(to.as_str())
                     } else {
-                        format!("{}/{}", to.trim_end_matches('/'), rest.trim_start_matches('/'))
+                        std::borrow::Cow::Owned(format!(
+                            "{}/{}",
+                            to.trim_end_matches('/'),
+                            rest.trim_start_matches('/')
+                        ))
                     }
                 }
-                _ => ctx.path.clone(),
+                _ => std::borrow::Cow::Borrowed(ctx.path.as_str()),
             },
             Some(Rewrite::Template(template)) => {
                 let captures = serving.loaded.program().captures(ctx.route.unwrap_or(0), &ctx.path);
-                render(
+                std::borrow::Cow::Owned(render(
                     template,
                     &TemplateContext {
                         host: &ctx.host,
                         path: &ctx.path,
-                        query: query.as_deref(),
+                        query,
                         scheme: request::scheme(session),
                         request_id: &ctx.request_id,
                         captures: &captures,
                     },
-                )
+                ))
             }
-            None => ctx.path.clone(),
         };
         // Rebuild the target only when the path changed.
         if path != request.uri.path() {
-            let target = match &query {
+            let target = match query {
                 Some(q) if !path.contains('?') => format!("{path}?{q}"),
-                _ => path,
+                _ => path.into_owned(),
             };
             let uri = target
                 .parse::<http::Uri>()
@@ -819,13 +825,19 @@ impl ProxyHttp for Zentinel {
         // `upgrade` stays (a 426 names what to upgrade to); `connection`
         // too on the 101 of a WebSocket upgrade.
         let switching = response.status == http::StatusCode::SWITCHING_PROTOCOLS;
-        for name in &HOP_BY_HOP {
-            let keep = *name == http::header::UPGRADE || (switching && *name == http::header::CONNECTION);
-            if !keep && response.headers.contains_key(name) {
+        let hop = |name: &http::HeaderName| {
+            HOP_BY_HOP.contains(name)
+                && *name != http::header::UPGRADE
+                && !(switching && *name == http::header::CONNECTION)
+        };
+        // One pass over the few headers an answer has, not a lookup per
+        // hop-by-hop name; removing is rare.
+        if response.headers.keys().any(hop) {
+            for name in HOP_BY_HOP.iter().filter(|n| hop(n)) {
                 response.remove_header(name);
             }
         }
-        response.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
+        response.insert_header(wire::X_REQUEST_ID, ctx.request_id.as_str())?;
         if let Some(route) = ctx.route() {
             actions::apply_edits(response, &route.modifiers.response_headers)?;
         }
@@ -875,15 +887,16 @@ impl ProxyHttp for Zentinel {
             .unwrap_or(0);
         let elapsed = ctx.started.elapsed();
         let route = ctx.route().map(|r| r.name.as_str());
-        let metrics = &self.shared.metrics;
-        metrics
-            .requests
-            .with_label_values(&[route.unwrap_or(""), crate::metrics::status_class(status)])
-            .inc();
-        metrics
-            .duration
-            .with_label_values(&[route.unwrap_or("")])
-            .observe(elapsed.as_secs_f64());
+        if let Some(serving) = ctx.serving.as_deref() {
+            // The last entry is for requests no route matched.
+            let index = ctx.route.map_or(serving.route_metrics.len() - 1, |r| r as usize);
+            serving.route_metrics[index].record(
+                &self.shared.metrics,
+                route.unwrap_or(""),
+                status,
+                elapsed.as_secs_f64(),
+            );
+        }
         let Some(access_log) = &self.shared.access_log else {
             return;
         };

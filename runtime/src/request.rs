@@ -11,8 +11,9 @@ use pingora_proxy::Session;
 
 /// Headers that describe one hop and never go further (RFC 9110 §7.6.1),
 /// with `proxy-connection` and `keep-alive` of older clients. `connection`
-/// and `upgrade` are kept on an upgrade (WebSocket) exchange.
-pub const HOP_BY_HOP: [HeaderName; 8] = [
+/// and `upgrade` are kept on an upgrade (WebSocket) exchange. A static, not
+/// a const: a const array would be built and dropped at every use.
+pub static HOP_BY_HOP: [HeaderName; 8] = [
     http::header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -24,9 +25,17 @@ pub const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The same names as written on the wire. Pingora keeps the case of every
+/// header it sends: given a `HeaderName` it allocates a title-cased copy
+/// per insert, given a static string it borrows it.
+pub mod wire {
+    pub const X_FORWARDED_FOR: &str = "X-Forwarded-For";
+    pub const X_FORWARDED_PROTO: &str = "X-Forwarded-Proto";
+    pub const X_FORWARDED_HOST: &str = "X-Forwarded-Host";
+    pub const X_REQUEST_ID: &str = "X-Request-Id";
+}
 
 /// The host and port the client asked for: HTTP/2's `:authority` (in the
 /// URI), HTTP/1's `Host`, or the authority of an absolute-form target.
@@ -46,7 +55,14 @@ pub fn valid_request_id(id: &str) -> bool {
 
 /// 128 random bits, in hex.
 pub fn new_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = rand::random::<u128>();
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = HEX[((bits >> (124 - 4 * i)) & 0xF) as usize];
+    }
+    // Hex digits only: valid UTF-8.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The request's id: the client's when valid, a new one otherwise.
@@ -61,6 +77,11 @@ pub fn request_id(request: &RequestHeader) -> String {
 
 pub fn client_ip(session: &Session) -> Option<IpAddr> {
     session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
+}
+
+/// `https` when the client connection is TLS, as a header value.
+pub fn scheme_value(session: &Session) -> http::HeaderValue {
+    http::HeaderValue::from_static(scheme(session))
 }
 
 /// `https` when the client connection is TLS.

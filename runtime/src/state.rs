@@ -20,6 +20,10 @@ use crate::upstream::{Pools, UpstreamRuntime};
 pub struct Serving {
     pub loaded: Arc<Loaded>,
     pub upstreams: Vec<UpstreamRuntime>,
+    /// By route index, then for requests no route matched (the last).
+    pub route_metrics: Vec<crate::metrics::RouteMetrics>,
+    /// By upstream index.
+    pub upstream_metrics: Vec<crate::metrics::UpstreamMetrics>,
     /// By route index: the canonical static root, when the route serves
     /// files and its root exists.
     pub static_roots: Vec<Option<PathBuf>>,
@@ -29,8 +33,10 @@ impl Serving {
     /// Derives the runtime state of `loaded`, carrying server state over
     /// from `pools`. Blocking (DNS names, canonical paths): call it while
     /// loading, off the async threads.
-    pub fn new(loaded: Arc<Loaded>, pools: &Pools) -> Serving {
+    pub fn new(loaded: Arc<Loaded>, pools: &Pools, metrics: &Metrics) -> Serving {
         let policy = loaded.policy();
+        let route_metrics = (0..=policy.routes.len()).map(|_| Default::default()).collect();
+        let upstream_metrics = policy.upstreams.iter().map(|u| metrics.upstream(&u.name)).collect();
         let upstreams = policy.upstreams.iter().map(|u| pools.runtime(u)).collect();
         let static_roots = policy
             .routes
@@ -43,6 +49,8 @@ impl Serving {
         Serving {
             loaded,
             upstreams,
+            route_metrics,
+            upstream_metrics,
             static_roots,
         }
     }
@@ -75,7 +83,7 @@ impl Shared {
             .map(|out| AccessLog::start(out, metrics.access_log_dropped.clone()))
             .transpose()?;
         let pools = Pools::default();
-        let serving = Serving::new(loaded, &pools);
+        let serving = Serving::new(loaded, &pools, &metrics);
         Ok(Shared {
             path,
             current: ArcSwap::from_pointee(serving),
@@ -103,7 +111,8 @@ impl Shared {
                 if listeners(&old.loaded) != listeners(&loaded) || old.loaded.policy().admin != loaded.policy().admin {
                     log::warn!("the new artifact changes listeners; they take effect on restart or upgrade");
                 }
-                self.current.store(Arc::new(Serving::new(loaded.clone(), &self.pools)));
+                self.current
+                    .store(Arc::new(Serving::new(loaded.clone(), &self.pools, &self.metrics)));
                 self.metrics.reloads.inc();
                 self.metrics.set_artifact(&loaded.digest);
                 log::info!("reloaded {} (digest {})", self.path.display(), loaded.digest);
