@@ -117,5 +117,5 @@ for name in zentinel z+log pingora nginx haproxy; do
     echo "$name $rps $p99" >> "$WORK/medians"
 done
 echo "ratios (zentinel / other): requests/s, p99"
-awk 'NR==FNR && $1=="zentinel" {z=$2; zp=$3; next} $1!="zentinel" {printf "  vs %-8s %.2fx  %.2fx\n", $1, z/$2, zp/$3}' "$WORK/medians" "$WORK/medians"
+awk 'NR==FNR {if ($1=="zentinel") {z=$2; zp=$3}; next} $1!="zentinel" {printf "  vs %-8s %.2fx  %.2fx\n", $1, z/$2, zp/$3}' "$WORK/medians" "$WORK/medians"
 cat "$WORK/runs" > /tmp/zentinel-proxy-bench-runs.txt
