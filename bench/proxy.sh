@@ -4,12 +4,18 @@
 # each, the same origin (nginx returning a small body), wrk -t1 -c32.
 # Three interleaved rounds; the median of each is reported, because a
 # shared machine drifts between runs.
-# Usage: bench/proxy.sh [SECONDS] [ROUNDS]   (defaults 10, 3). Results: docs/benchmarks.md.
+# Then the memory each holds for 10,000 idle keep-alive client connections
+# (bench/idle.py).
+# Usage: bench/proxy.sh [SECONDS] [ROUNDS] [IDLE]   (defaults 10, 3, 10000).
+# Results: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
 ROUNDS="${2:-3}"
+IDLE="${3:-10000}"
 CONNECTIONS=32
+# Every proxy, and the client, needs a descriptor per idle connection.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 need=""
 for tool in wrk nginx haproxy bc; do command -v "$tool" >/dev/null || need="$need $tool"; done
@@ -50,6 +56,7 @@ ZEN
 # Like nginx and HAProxy here, zentinel logs nothing...
 ./target/release/zentinel run "$WORK/bench.zbin" --threads 1 --access-log off \
     --upgrade-sock "$WORK/z.sock" 2>/dev/null &
+ZENTINEL_PID=$!
 # ...and a second one writes its JSON access log (to /dev/null), to show
 # what the log costs.
 sed "s/127.0.0.1:$ZENTINEL/127.0.0.1:$ZLOG/" "$WORK/bench.zen" > "$WORK/bench-log.zen"
@@ -58,20 +65,27 @@ sed "s/127.0.0.1:$ZENTINEL/127.0.0.1:$ZLOG/" "$WORK/bench.zen" > "$WORK/bench-lo
     --upgrade-sock "$WORK/zlog.sock" 2>/dev/null &
 
 ./target/release/examples/bare_pingora "127.0.0.1:$BARE" "127.0.0.1:$ORIGIN" 1 2>/dev/null &
+BARE_PID=$!
 
 cat > "$WORK/proxy-nginx.conf" <<CONF
 worker_processes 1; daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
-events { worker_connections 4096; }
+worker_rlimit_nofile 20000;
+events { worker_connections 15000; }
 http { access_log off; keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
   server { listen 127.0.0.1:$NGINX;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
 nginx -c "$WORK/proxy-nginx.conf" -p "$WORK" &
+NGINX_PID=$!
 
 cat > "$WORK/haproxy.cfg" <<CONF
 global
     nbthread 1
+    # 10,000 idle clients at most 20,000 descriptors (this machine's hard
+    # limit): HAProxy counts two per connection and warns, without failing.
+    maxconn 10050
+    no strict-limits
 defaults
     mode http
     timeout connect 5s
@@ -84,7 +98,8 @@ frontend fe
 backend be
     server origin 127.0.0.1:$ORIGIN
 CONF
-haproxy -f "$WORK/haproxy.cfg" &
+haproxy -f "$WORK/haproxy.cfg" 2>"$WORK/haproxy.err" &
+HAPROXY_PID=$!
 
 sleep 2
 run() { # name port: one measurement, appended to $WORK/runs
@@ -119,3 +134,6 @@ done
 echo "ratios (zentinel / other): requests/s, p99"
 awk 'NR==FNR {if ($1=="zentinel") {z=$2; zp=$3}; next} $1!="zentinel" {printf "  vs %-8s %.2fx  %.2fx\n", $1, z/$2, zp/$3}' "$WORK/medians" "$WORK/medians"
 cat "$WORK/runs" > /tmp/zentinel-proxy-bench-runs.txt
+echo
+python3 bench/idle.py "$IDLE" "zentinel:$ZENTINEL:$ZENTINEL_PID" "pingora:$BARE:$BARE_PID" \
+    "nginx:$NGINX:$NGINX_PID" "haproxy:$HAPROXY:$HAPROXY_PID"
