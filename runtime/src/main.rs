@@ -48,14 +48,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // A SIGHUP that arrives before the reload service listens for it must
-    // not end the process (its default action): ignored until then.
-    // SAFETY: setting a signal's disposition to SIG_IGN before any thread
-    // exists has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Before any listener: a SIGHUP must not end the process (its default
+    // action), and one that arrives before the reload service runs is kept.
+    if let Err(e) = zentinel::reload::catch_hangups() {
+        log::error!("cannot catch SIGHUP: {e}");
+        return ExitCode::FAILURE;
+    }
     match Cli::parse().command {
         Command::Check { artifact } => match zentinel::artifact::load(&artifact) {
             Ok(loaded) => {
