@@ -190,7 +190,7 @@ impl BackgroundService for HealthChecks {
                             .await
                             .ok()
                             .and_then(Result::ok)
-                            .and_then(|mut addrs| addrs.next());
+                            .and_then(crate::upstream::preferred);
                     if found.is_none() {
                         log::warn!("server {} does not resolve", state.addr);
                     }

@@ -88,10 +88,24 @@ impl ServerState {
             return;
         }
         match self.addr.to_socket_addrs() {
-            Ok(mut addrs) => self.set_resolved(addrs.next()),
+            Ok(addrs) => self.set_resolved(preferred(addrs)),
             Err(e) => log::warn!("server {} does not resolve yet: {e}", self.addr),
         }
     }
+}
+
+/// The address a name is served at: its first IPv4 address, else its first
+/// (as Envoy's default `V4_PREFERRED`). `localhost` resolves to `::1` first
+/// on many hosts, where servers often listen on 127.0.0.1 only.
+pub fn preferred(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> {
+    let mut first = None;
+    for addr in addrs {
+        if addr.is_ipv4() {
+            return Some(addr);
+        }
+        first = first.or(Some(addr));
+    }
+    first
 }
 
 /// The servers of one upstream for one loaded artifact, in policy order.
@@ -314,6 +328,15 @@ pub fn split_target(targets: &[(u32, u8)]) -> u32 {
 mod tests {
     use super::*;
     use zbin::model::{Retry, Server, Timeouts};
+
+    #[test]
+    fn a_name_is_served_at_its_first_ipv4_address() {
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:80".parse().unwrap(), "10.0.0.1:80".parse().unwrap());
+        assert_eq!(preferred([v6, a, b].into_iter()), Some(a));
+        assert_eq!(preferred([v6].into_iter()), Some(v6));
+        assert_eq!(preferred(std::iter::empty()), None);
+    }
 
     fn upstream(balance: Balance, servers: &[(&str, u32, bool)]) -> Upstream {
         Upstream {
