@@ -282,6 +282,11 @@ impl ProxyHttp for Zentinel {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let serving = self.shared.current();
         ctx.serving = Some(serving.clone());
+        let draining = session.is_process_shutting_down();
+        if draining {
+            // This answer is the connection's last (`Connection: close`).
+            session.set_keepalive(None);
+        }
         let header = session.req_header();
         ctx.request_id = request::request_id(header);
         let global = &serving.loaded.policy().limits;
@@ -321,7 +326,7 @@ impl ProxyHttp for Zentinel {
         {
             return self.refuse(session, ctx, 431, "request header fields too large").await;
         }
-        if let Some(idle) = limits.idle_timeout.or(global.idle_timeout) {
+        if let Some(idle) = limits.idle_timeout.or(global.idle_timeout).filter(|_| !draining) {
             // Keep-alive connections close after this long without a request.
             session.set_keepalive(Some(idle.div_ceil(1000).max(1)));
         }

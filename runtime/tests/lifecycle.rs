@@ -179,6 +179,62 @@ fn sigterm_stops_accepting_and_logs_what_it_drained() {
 }
 
 #[test]
+fn a_request_that_meets_the_drain_is_answered_and_closes_its_connection() {
+    use std::io::{Read, Write};
+    let origin = Origin::start("o", Behavior::Echo);
+    let mut proxy = Proxy::start(&proxied_to(&origin));
+    let connect = || {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+    };
+    let exchange = |stream: &mut std::net::TcpStream| {
+        stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The origin's echo is JSON with a length: read until it is all here.
+        while std::str::from_utf8(&raw)
+            .ok()
+            .and_then(|t| t.split_once("\r\n\r\n"))
+            .is_none_or(|(head, body)| {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_string())
+                    })
+                    .and_then(|v| v.parse::<usize>().ok());
+                length.is_none_or(|n| body.len() < n)
+            })
+        {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed without an answer: {}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&buf[..n]);
+        }
+        parse_response(&raw)
+    };
+    // A keep-alive connection answered once and then idle, and one that
+    // was accepted but has not sent its request yet...
+    let mut used = connect();
+    assert_eq!(exchange(&mut used).header("connection"), Some("keep-alive"));
+    let mut fresh = connect();
+    std::thread::sleep(Duration::from_millis(100));
+    proxy.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // ...each send a request as the drain begins: answered, not dropped,
+    // and told that the connection ends with it.
+    for stream in [&mut used, &mut fresh] {
+        let r = exchange(stream);
+        assert_eq!(r.status, 200, "{}", proxy.stderr());
+        assert_eq!(r.header("connection"), Some("close"));
+        let mut rest = Vec::new();
+        assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0, "then it is closed");
+    }
+    assert!(proxy.wait_exit(Duration::from_secs(15)).is_some());
+}
+
+#[test]
 fn sigquit_loses_no_request_under_load() {
     let mut old = Proxy::start(V1);
     let port = old.port;
