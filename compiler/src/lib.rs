@@ -158,21 +158,14 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
     };
     let mut stats = None;
     let mut built = None;
-    let timings = std::env::var_os("ZENC_TIMINGS").is_some();
-    let mut clock = std::time::Instant::now();
-    let mut lap = |phase: &str| {
-        if timings {
-            eprintln!("zenc: {phase} {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
-        }
-        clock = std::time::Instant::now();
-    };
-    lap("load and check");
+    let mut laps = Laps::new("");
+    laps.lap("load and check");
     if let Some(checked) = &checked {
         let layout = analyze::layout(&checked.policy);
-        lap("layout");
+        laps.lap("layout");
         match emit::build_automata(&layout) {
             Ok(automata) => {
-                lap("automata");
+                laps.lap("automata");
                 diagnostics.extend(analyze::analyze(
                     &checked.policy,
                     &layout,
@@ -180,7 +173,7 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
                     automata.hosts.as_ref(),
                     automata.paths.as_ref(),
                 ));
-                lap("analysis");
+                laps.lap("analysis");
                 if !diagnostics.iter().any(Diagnostic::is_error) {
                     stats = Some(BuildStats {
                         routes: checked.policy.routes.len(),
@@ -207,6 +200,33 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
         built,
         stats,
         diagnostics,
+    }
+}
+
+/// The time of each compiler phase, printed to stderr when `ZENC_TIMINGS`
+/// is set; `indent` sets a phase's parts apart from the phases.
+pub(crate) struct Laps {
+    on: bool,
+    indent: &'static str,
+    clock: std::time::Instant,
+}
+
+impl Laps {
+    pub(crate) fn new(indent: &'static str) -> Laps {
+        Laps {
+            on: std::env::var_os("ZENC_TIMINGS").is_some(),
+            indent,
+            clock: std::time::Instant::now(),
+        }
+    }
+
+    /// Prints the time since the last lap as `phase`'s.
+    pub(crate) fn lap(&mut self, phase: &str) {
+        if self.on {
+            let ms = self.clock.elapsed().as_secs_f64() * 1e3;
+            eprintln!("zenc: {}{phase} {ms:.1} ms", self.indent);
+        }
+        self.clock = std::time::Instant::now();
     }
 }
 

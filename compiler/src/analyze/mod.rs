@@ -299,20 +299,13 @@ impl<'a> Analysis<'a> {
     }
 
     fn run(&mut self, hosts: Option<&DFA<Vec<u32>>>, paths: Option<&DFA<Vec<u32>>>) {
-        let timings = std::env::var_os("ZENC_TIMINGS").is_some();
-        let mut clock = std::time::Instant::now();
-        let mut lap = |phase: &str| {
-            if timings {
-                eprintln!("zenc:   {phase} {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
-            }
-            clock = std::time::Instant::now();
-        };
+        let mut laps = crate::Laps::new("  ");
         self.dead_routes();
-        lap("dead routes");
+        laps.lap("dead routes");
         self.ambiguity();
-        lap("ambiguity");
+        laps.lap("ambiguity");
         self.reachability(hosts, paths);
-        lap("reachability");
+        laps.lap("reachability");
     }
 
     // ------------------------------------------------------------ dead routes
