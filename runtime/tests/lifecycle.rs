@@ -190,29 +190,7 @@ fn a_request_that_meets_the_drain_is_answered_and_closes_its_connection() {
     };
     let exchange = |stream: &mut std::net::TcpStream| {
         stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 4096];
-        // The origin's echo is JSON with a length: read until it is all here.
-        while std::str::from_utf8(&raw)
-            .ok()
-            .and_then(|t| t.split_once("\r\n\r\n"))
-            .is_none_or(|(head, body)| {
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().to_string())
-                    })
-                    .and_then(|v| v.parse::<usize>().ok());
-                length.is_none_or(|n| body.len() < n)
-            })
-        {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "closed without an answer: {}", String::from_utf8_lossy(&raw));
-            raw.extend_from_slice(&buf[..n]);
-        }
-        parse_response(&raw)
+        read_response(stream).expect("an answer before the connection closes")
     };
     // A keep-alive connection answered once and then idle, and one that
     // was accepted but has not sent its request yet...

@@ -12,9 +12,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound and released).
+/// A free loopback port (bound and released), never one this test process
+/// was handed before: the kernel may give a just-released port out again,
+/// and two listeners of one policy then collide.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A response as received.
@@ -134,6 +144,18 @@ pub fn stalled_body(port: u16) -> Response {
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     parse_response(&raw)
+}
+
+/// Reads one answer with a `content-length` body from a connection that
+/// stays open; `None` when the peer closes before it is all here.
+pub fn read_response(stream: &mut TcpStream) -> Option<Response> {
+    let mut raw = Vec::new();
+    if !fill(stream, &mut raw, |r| find(r, b"\r\n\r\n").is_some()) {
+        return None;
+    }
+    let head = find(&raw, b"\r\n\r\n")? + 4;
+    let length: usize = parse_response(&raw).header("content-length")?.parse().ok()?;
+    fill(stream, &mut raw, |r| r.len() >= head + length).then(|| parse_response(&raw))
 }
 
 /// A GET that may fail (refused, reset): `None` then.
@@ -262,7 +284,7 @@ impl Drop for Origin {
     }
 }
 
-/// Reads until `raw` holds `n` bytes past `from`; false when the peer is gone.
+/// Reads into `raw` until `until(raw)` holds; false when the peer is gone.
 fn fill(stream: &mut TcpStream, raw: &mut Vec<u8>, until: impl Fn(&[u8]) -> bool) -> bool {
     let mut buf = [0u8; 8192];
     while !until(raw) {
