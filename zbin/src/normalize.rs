@@ -57,6 +57,36 @@ pub fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
 
 /// Normalizes the path part of a request target (no query string).
 pub fn normalize_path(raw: &str) -> Result<String, PathError> {
+    // Most paths are normal already: one scan says so, and they are kept
+    // as they are (this runs for every request).
+    if is_normal(raw.as_bytes()) {
+        return Ok(raw.to_string());
+    }
+    normalize_path_fully(raw)
+}
+
+/// Whether `normalize_path` returns `raw` as it is: absolute, without an
+/// escape or a NUL, and without a segment that is `.`, `..` or empty (but
+/// for the last: a trailing `/` stays).
+fn is_normal(raw: &[u8]) -> bool {
+    let Some((b'/', rest)) = raw.split_first() else {
+        return false;
+    };
+    if rest.iter().any(|&b| b == b'%' || b == 0) {
+        return false;
+    }
+    let mut segments = rest.split(|&b| b == b'/').peekable();
+    while let Some(segment) = segments.next() {
+        match segment {
+            b"." | b".." => return false,
+            b"" if segments.peek().is_some() => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+fn normalize_path_fully(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
@@ -266,28 +296,47 @@ mod tests {
             }
         }
 
-        proptest! {
-            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
-
-            // Over what requests can carry (raw bytes and escapes of every
-            // kind), whatever normalization returns is in the language.
-            #[test]
-            fn every_normalized_path_is_in_the_language(
-                parts in prop::collection::vec(prop_oneof![
+        /// The pieces of what requests can carry after the first `/`: raw
+        /// bytes, escapes of every kind, dot segments, a NUL.
+        fn path_parts() -> impl Strategy<Value = Vec<String>> {
+            prop::collection::vec(
+                prop_oneof![
                     Just("/".to_string()),
                     Just(".".to_string()),
                     Just("..".to_string()),
+                    Just("\0".to_string()),
                     "[a-zA-Z0-9._~!$&'()*+,;=:@{}|\"-]{1,3}",
                     (0u8..=255).prop_map(|b| format!("%{b:02x}")),
                     (0u8..=255).prop_map(|b| format!("%{b:02X}")),
                     // Non-ASCII, raw (the `http` crate lets valid UTF-8 through).
                     "[^\\x00-\\x7F]",
-                ], 0..12)
-            ) {
+                ],
+                0..12,
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            // Over what requests can carry, whatever normalization returns
+            // is in the language.
+            #[test]
+            fn every_normalized_path_is_in_the_language(parts in path_parts()) {
                 let raw = format!("/{}", parts.concat());
                 if let Ok(path) = normalize_path(&raw) {
                     prop_assert!(PATHS.is_match(&path), "{} -> {}", raw, path);
                 }
+            }
+
+            // The shortcut for paths that are normal already never
+            // changes an answer.
+            #[test]
+            fn the_normal_path_shortcut_agrees_with_full_normalization(
+                parts in path_parts(),
+                absolute in proptest::bool::weighted(0.95),
+            ) {
+                let raw = format!("{}{}", if absolute { "/" } else { "" }, parts.concat());
+                prop_assert_eq!(normalize_path(&raw), normalize_path_fully(&raw), "{}", raw);
             }
 
             #[test]
