@@ -22,7 +22,7 @@ use zbin::normalize::{normalize_host, normalize_path};
 
 use crate::actions::{self, Answer};
 use crate::agents;
-use crate::request::{self, wire, HOP_BY_HOP, X_FORWARDED_FOR};
+use crate::request::{self, wire};
 use crate::state::{Serving, Shared};
 use crate::upstream::{split_target, InFlight};
 
@@ -59,7 +59,8 @@ pub struct Ctx {
     route: Option<u32>,
     host: String,
     path: String,
-    request_id: String,
+    /// The request id (`request::request_id`), sent upstream and back.
+    request_id: http::HeaderValue,
     /// The whole-request deadline of the route's `timeout`.
     deadline: Option<Instant>,
     /// The status of a response written by zentinel itself.
@@ -88,6 +89,9 @@ pub struct Zentinel {
 }
 
 impl Ctx {
+    fn request_id(&self) -> &str {
+        request::request_id_str(&self.request_id)
+    }
     fn route(&self) -> Option<&Route> {
         self.serving
             .as_deref()?
@@ -109,7 +113,7 @@ impl Ctx {
     /// What an answer of zentinel's own carries.
     fn answer(&self) -> Answer<'_> {
         Answer {
-            request_id: &self.request_id,
+            request_id: self.request_id(),
             route_edits: self
                 .route()
                 .map_or(&[][..], |r| r.modifiers.response_headers.as_slice()),
@@ -125,6 +129,11 @@ impl Ctx {
     fn past_deadline(&self) -> bool {
         self.time_left().is_some_and(|t| t.is_zero())
     }
+}
+
+/// How many request header edits the route and its agents make.
+fn route_edit_count(ctx: &Ctx) -> usize {
+    ctx.route().map_or(0, |r| r.modifiers.request_headers.len()) + ctx.edits.request.len()
 }
 
 fn deadline_error() -> Box<Error> {
@@ -187,7 +196,7 @@ impl Zentinel {
             .collect();
         let client_ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
         let agent_request = agents::AgentRequest {
-            request_id: &ctx.request_id,
+            request_id: request::request_id_str(&ctx.request_id),
             client_ip: &client_ip,
             method: header.method.as_str(),
             host: &ctx.host,
@@ -223,6 +232,55 @@ impl Zentinel {
         }
         let complete = session.is_body_done();
         Ok((body, complete))
+    }
+
+    /// The body gate of agents that read the body (`BodyGate`): holds
+    /// chunks until the agents have what they want, then asks them.
+    async fn hold_for_agents(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(gate) = ctx.gate.as_mut() else {
+            return Ok(());
+        };
+        if let Some(chunk) = body.take() {
+            gate.held.extend_from_slice(&chunk);
+        }
+        if gate.held.len() < gate.want && !end_of_stream {
+            // Held: an empty chunk that is not the end sends nothing.
+            *body = Some(Bytes::new());
+            return Ok(());
+        }
+        let (agent_list, held) = (gate.agents.clone(), gate.held.split().freeze());
+        let request_edits = ctx.edits.request.len();
+        if let Some(refusal) = self
+            .ask_agents(session, ctx, &agent_list, Some((&held, end_of_stream)))
+            .await
+        {
+            let status = refusal.status();
+            ctx.refusal = Some(refusal);
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(status),
+                "an agent refused the request",
+            ));
+        }
+        if ctx.edits.request.len() > request_edits {
+            // Not applied to a retry either: every attempt is the same request.
+            ctx.edits.request.truncate(request_edits);
+            log::warn!(
+                "request {}: edits to the upstream request from agents that read the body come after it was sent; ignored",
+                ctx.request_id()
+            );
+        }
+        if let Some(gate) = ctx.gate.as_mut() {
+            gate.allowed = true;
+        }
+        // What was held goes on; at the end, nothing held is no chunk at all.
+        *body = (!held.is_empty() || !end_of_stream).then_some(held);
+        Ok(())
     }
 
     /// Counts a failed attempt against the server it went to.
@@ -263,7 +321,7 @@ impl ProxyHttp for Zentinel {
             route: None,
             host: String::new(),
             path: String::new(),
-            request_id: String::new(),
+            request_id: http::HeaderValue::from_static(""),
             deadline: None,
             status: None,
             upstream: None,
@@ -440,7 +498,7 @@ impl ProxyHttp for Zentinel {
                         path: &ctx.path,
                         query: session.req_header().uri.query(),
                         scheme: request::scheme(session),
-                        request_id: &ctx.request_id,
+                        request_id: ctx.request_id(),
                         captures: &captures,
                     },
                 );
@@ -505,43 +563,11 @@ impl ProxyHttp for Zentinel {
                 }
             }
         }
-        let Some(gate) = ctx.gate.as_mut().filter(|g| !g.allowed) else {
-            return Ok(());
-        };
-        if let Some(chunk) = body.take() {
-            gate.held.extend_from_slice(&chunk);
+        if ctx.gate.as_ref().is_some_and(|g| !g.allowed) {
+            // Boxed: the agents' exchange would make every request's
+            // future larger, and only a few requests have it.
+            return Box::pin(self.hold_for_agents(session, body, end_of_stream, ctx)).await;
         }
-        if gate.held.len() < gate.want && !end_of_stream {
-            // Held: an empty chunk that is not the end sends nothing.
-            *body = Some(Bytes::new());
-            return Ok(());
-        }
-        let (agent_list, held) = (gate.agents.clone(), gate.held.split().freeze());
-        let request_edits = ctx.edits.request.len();
-        if let Some(refusal) = self
-            .ask_agents(session, ctx, &agent_list, Some((&held, end_of_stream)))
-            .await
-        {
-            let status = refusal.status();
-            ctx.refusal = Some(refusal);
-            return Err(Error::explain(
-                ErrorType::HTTPStatus(status),
-                "an agent refused the request",
-            ));
-        }
-        if ctx.edits.request.len() > request_edits {
-            // Not applied to a retry either: every attempt is the same request.
-            ctx.edits.request.truncate(request_edits);
-            log::warn!(
-                "request {}: edits to the upstream request from agents that read the body come after it was sent; ignored",
-                ctx.request_id
-            );
-        }
-        if let Some(gate) = ctx.gate.as_mut() {
-            gate.allowed = true;
-        }
-        // What was held goes on; at the end, nothing held is no chunk at all.
-        *body = (!held.is_empty() || !end_of_stream).then_some(held);
         Ok(())
     }
 
@@ -593,9 +619,11 @@ impl ProxyHttp for Zentinel {
         ctx.body_bytes = 0;
         serving.upstream_metrics[index].attempts.inc();
         let tls = upstream.tls.as_ref();
-        let sni = tls
-            .and_then(|t| t.sni.clone())
-            .unwrap_or_else(|| choice.state.host.clone());
+        // A name only TLS uses: plain HTTP sends the client's Host.
+        let sni = match tls {
+            Some(tls) => tls.sni.clone().unwrap_or_else(|| choice.state.host.clone()),
+            None => String::new(),
+        };
         let mut peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
         let timeouts = &upstream.timeouts;
         // Every wait is capped by what is left of the route's deadline.
@@ -689,16 +717,14 @@ impl ProxyHttp for Zentinel {
         // Pingora has already removed every hop-by-hop header (those of
         // RFC 9110 and those `connection` names) from the upstream request,
         // and put `connection` and `upgrade` back for a WebSocket upgrade.
-        let client_ip = request::client_ip(session).map(|ip| ip.to_string());
-        // Every line a client sent, as one list (RFC 9110 §5.3).
-        let previous = zbin::matcher::combined(request.headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes()))
-            .map(|v| String::from_utf8_lossy(&v).into_owned());
-        let forwarded_for = match (previous.as_deref(), client_ip) {
-            (Some(previous), Some(ip)) => format!("{previous}, {ip}"),
-            (Some(previous), None) => previous.to_string(),
-            (None, ip) => ip.unwrap_or_default(),
-        };
-        request.insert_header(wire::X_FORWARDED_FOR, forwarded_for)?;
+
+        // Room for what is added below at once: the map of a request with
+        // few headers would otherwise grow again for each (vendored patch).
+        request.reserve(4 + route_edit_count(ctx));
+        // None only without a client address (a Unix socket) or any line.
+        if let Some(forwarded_for) = request::forwarded_for(request, request::client_ip(session)) {
+            request.insert_header(wire::X_FORWARDED_FOR, forwarded_for)?;
+        }
         request.insert_header(wire::X_FORWARDED_PROTO, request::scheme_value(session))?;
         // The authority the client asked for: its `Host` value as sent, or
         // an HTTP/2 client's `:authority`.
@@ -715,7 +741,7 @@ impl ProxyHttp for Zentinel {
                 }
             }
         }
-        request.insert_header(wire::X_REQUEST_ID, ctx.request_id.as_str())?;
+        request.insert_header(wire::X_REQUEST_ID, ctx.request_id.clone())?;
         let (Some(serving), Some(route)) = (ctx.serving.as_deref(), ctx.route()) else {
             return Ok(());
         };
@@ -746,7 +772,7 @@ impl ProxyHttp for Zentinel {
                         path: &ctx.path,
                         query,
                         scheme: request::scheme(session),
-                        request_id: &ctx.request_id,
+                        request_id: ctx.request_id(),
                         captures: &captures,
                     },
                 ))
@@ -827,22 +853,8 @@ impl ProxyHttp for Zentinel {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // `upgrade` stays (a 426 names what to upgrade to); `connection`
-        // too on the 101 of a WebSocket upgrade.
-        let switching = response.status == http::StatusCode::SWITCHING_PROTOCOLS;
-        let hop = |name: &http::HeaderName| {
-            HOP_BY_HOP.contains(name)
-                && *name != http::header::UPGRADE
-                && !(switching && *name == http::header::CONNECTION)
-        };
-        // One pass over the few headers an answer has, not a lookup per
-        // hop-by-hop name; removing is rare.
-        if response.headers.keys().any(hop) {
-            for name in HOP_BY_HOP.iter().filter(|n| hop(n)) {
-                response.remove_header(name);
-            }
-        }
-        response.insert_header(wire::X_REQUEST_ID, ctx.request_id.as_str())?;
+        request::strip_hop_by_hop(response);
+        response.insert_header(wire::X_REQUEST_ID, ctx.request_id.clone())?;
         if let Some(route) = ctx.route() {
             actions::apply_edits(response, &route.modifiers.response_headers)?;
         }
@@ -909,7 +921,7 @@ impl ProxyHttp for Zentinel {
         let client_ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
         let upstream_addr = ctx.server.as_ref().map(|(_, addr, _)| addr.to_string());
         let line = crate::accesslog::line(&crate::accesslog::Entry {
-            request_id: &ctx.request_id,
+            request_id: ctx.request_id(),
             client_ip: &client_ip,
             method: header.method.as_str(),
             host: &ctx.host,

@@ -4,15 +4,16 @@
 
 use std::net::IpAddr;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use pingora_error::{Error, ErrorSource, ErrorType};
-use pingora_http::RequestHeader;
+use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 
 /// Headers that describe one hop and never go further (RFC 9110 §7.6.1),
 /// with `proxy-connection` and `keep-alive` of older clients. `connection`
 /// and `upgrade` are kept on an upgrade (WebSocket) exchange. A static, not
 /// a const: a const array would be built and dropped at every use.
+/// (`strip_hop_by_hop` knows their lengths: 2, 7, 10, 16, 18 and 19.)
 pub static HOP_BY_HOP: [HeaderName; 8] = [
     http::header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -49,30 +50,123 @@ pub fn authority(request: &RequestHeader) -> &str {
 }
 
 /// An `x-request-id` worth keeping: 1 to 128 of `[A-Za-z0-9._:-]`.
-pub fn valid_request_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+pub fn valid_request_id(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
 /// 128 random bits, in hex.
-pub fn new_request_id() -> String {
+pub fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = rand::random::<u128>();
     let mut out = [0u8; 32];
     for (i, byte) in out.iter_mut().enumerate() {
         *byte = HEX[((bits >> (124 - 4 * i)) & 0xF) as usize];
     }
-    // Hex digits only: valid UTF-8.
-    String::from_utf8_lossy(&out).into_owned()
+    HeaderValue::from_bytes(&out).expect("hex digits are a header value")
 }
 
-/// The request's id: the client's when valid, a new one otherwise.
-pub fn request_id(request: &RequestHeader) -> String {
+/// The request's id: the client's when valid, a new one otherwise. A
+/// header value, so that the upstream request and the answer share it
+/// without copying it again.
+pub fn request_id(request: &RequestHeader) -> HeaderValue {
     request
         .headers
         .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_request_id(v))
-        .map_or_else(new_request_id, str::to_string)
+        .filter(|v| valid_request_id(v.as_bytes()))
+        .map_or_else(new_request_id, HeaderValue::clone)
+}
+
+/// A request id as text: only ever made of `valid_request_id` bytes.
+pub fn request_id_str(id: &HeaderValue) -> &str {
+    std::str::from_utf8(id.as_bytes()).unwrap_or_default()
+}
+
+/// Removes the headers of an upstream's answer that describe its hop:
+/// those of `HOP_BY_HOP` and those its `connection` names. `upgrade` stays
+/// (a 426 names what to upgrade to), as do the framing headers, which are
+/// Pingora's to write. Pingora's HTTP/1 writer sets `connection` again from
+/// the client connection's keep-alive; on a 101 the origin's passes on.
+pub fn strip_hop_by_hop(response: &mut ResponseHeader) {
+    let switching = response.status == http::StatusCode::SWITCHING_PROTOCOLS;
+    // One pass over the few headers an answer has: removing is rare, a
+    // lookup per name is not (this runs for every proxied answer).
+    let mut found = [false; HOP_BY_HOP.len()];
+    let mut named: Vec<HeaderName> = Vec::new();
+    for (name, value) in &response.headers {
+        // By length first: most names are ruled out without a comparison.
+        if matches!(name.as_str().len(), 2 | 7 | 10 | 16 | 18 | 19) {
+            if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+                found[i] = true;
+            }
+        }
+        if name == http::header::CONNECTION && !switching {
+            for token in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if token.is_empty() || token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive")
+                {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(token) {
+                    let framing = name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING;
+                    if !framing && !HOP_BY_HOP.contains(&name) {
+                        named.push(name);
+                    }
+                }
+            }
+        }
+    }
+    for (hop, _) in HOP_BY_HOP.iter().zip(found).filter(|(_, found)| *found) {
+        if hop != http::header::UPGRADE && !(switching && hop == http::header::CONNECTION) {
+            response.remove_header(hop);
+        }
+    }
+    for name in &named {
+        response.remove_header(name);
+    }
+}
+
+/// `X-Forwarded-For` for the upstream: every line the client sent, as one
+/// list (RFC 9110 §5.3), then the client's address.
+pub fn forwarded_for(request: &RequestHeader, client: Option<IpAddr>) -> Option<HeaderValue> {
+    let mut value = Vec::with_capacity(48);
+    for line in request.headers.get_all(&X_FORWARDED_FOR) {
+        if !value.is_empty() {
+            value.extend_from_slice(b", ");
+        }
+        value.extend_from_slice(line.as_bytes());
+    }
+    if let Some(ip) = client {
+        if !value.is_empty() {
+            value.extend_from_slice(b", ");
+        }
+        push_ip(&mut value, ip);
+    }
+    if value.is_empty() {
+        return None;
+    }
+    // Lines that were header values, and an address: a header value.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()
+}
+
+/// Writes an address as `Display` does, without its formatting machinery
+/// for the common IPv4 case (this runs for every proxied request).
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(_) => out.extend_from_slice(ip.to_string().as_bytes()),
+    }
 }
 
 pub fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -129,11 +223,98 @@ mod tests {
 
     #[test]
     fn request_ids() {
-        assert!(valid_request_id("4bf92f3577b34da6-a3ce.929d:0e"));
-        assert!(!valid_request_id(""));
-        assert!(!valid_request_id("has space"));
-        assert!(!valid_request_id(&"a".repeat(129)));
-        assert_eq!(new_request_id().len(), 32);
+        assert!(valid_request_id(b"4bf92f3577b34da6-a3ce.929d:0e"));
+        assert!(!valid_request_id(b""));
+        assert!(!valid_request_id(b"has space"));
+        assert!(!valid_request_id("a".repeat(129).as_bytes()));
+        let id = new_request_id();
+        assert_eq!(request_id_str(&id).len(), 32);
+        assert!(valid_request_id(id.as_bytes()));
+        assert_ne!(id, new_request_id());
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.0.99.100",
+            "127.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8:800:200c:417a",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            push_ip(&mut out, ip);
+            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn the_hop_by_hop_lengths_are_those_of_the_names() {
+        for name in &HOP_BY_HOP {
+            assert!([2, 7, 10, 16, 18, 19].contains(&name.as_str().len()), "{name}");
+        }
+    }
+
+    #[test]
+    fn answers_lose_their_hop_by_hop_headers() {
+        let answer = |status: u16, headers: &[(&'static str, &'static str)]| {
+            let mut response = ResponseHeader::build(status, None).unwrap();
+            for (name, value) in headers {
+                response.append_header(*name, *value).unwrap();
+            }
+            strip_hop_by_hop(&mut response);
+            let mut kept: Vec<String> = response.headers.keys().map(|k| k.to_string()).collect();
+            kept.sort();
+            kept
+        };
+        let hops = [
+            ("Connection", "keep-alive, X-Origin-Hop"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Origin-Hop", "1"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Trailer", "x-sum"),
+            ("Content-Length", "0"),
+            ("X-Kept", "yes"),
+        ];
+        assert_eq!(answer(200, &hops), ["content-length", "x-kept"]);
+        // A 426 names what to upgrade to.
+        assert_eq!(
+            answer(426, &[("Upgrade", "websocket"), ("Connection", "upgrade")]),
+            ["upgrade"]
+        );
+        // Framing is Pingora's, whatever `connection` says.
+        let framing = [("Connection", "content-length"), ("Content-Length", "0")];
+        assert_eq!(answer(200, &framing), ["content-length"]);
+        // A 101 keeps what the upgrade needs.
+        let switching = [
+            ("Connection", "Upgrade, X-Tunnel"),
+            ("Upgrade", "websocket"),
+            ("X-Tunnel", "1"),
+        ];
+        assert_eq!(answer(101, &switching), ["connection", "upgrade", "x-tunnel"]);
+    }
+
+    #[test]
+    fn forwarded_for_joins_every_line_then_the_client() {
+        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+        let client = Some(IpAddr::from([192, 0, 2, 7]));
+        assert_eq!(forwarded_for(&request, client).unwrap(), "192.0.2.7");
+        assert_eq!(forwarded_for(&request, None), None);
+        request.append_header("x-forwarded-for", "203.0.113.1").unwrap();
+        request
+            .append_header("X-Forwarded-For", "198.51.100.2, 10.0.0.1")
+            .unwrap();
+        assert_eq!(
+            forwarded_for(&request, client).unwrap(),
+            "203.0.113.1, 198.51.100.2, 10.0.0.1, 192.0.2.7"
+        );
+        assert_eq!(
+            forwarded_for(&request, None).unwrap(),
+            "203.0.113.1, 198.51.100.2, 10.0.0.1"
+        );
     }
 
     #[test]

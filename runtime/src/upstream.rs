@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use rand::Rng;
+use smallvec::SmallVec;
 use zbin::model::{Balance, Upstream};
 
 /// What is known of one server.
@@ -197,8 +198,10 @@ impl Pools {
     /// Whether a server is in rotation now: resolved, not taken out by an
     /// active check, not ejected.
     pub fn available(&self, state: &ServerState) -> bool {
+        // Never ejected (0) is the common case, and needs no clock.
+        let ejected_until = state.ejected_until.load(Ordering::Relaxed);
         state.healthy.load(Ordering::Relaxed)
-            && state.ejected_until.load(Ordering::Relaxed) <= self.now_ms()
+            && (ejected_until == 0 || ejected_until <= self.now_ms())
             && state.resolved.load().is_some()
     }
 
@@ -248,12 +251,12 @@ impl Pools {
         // The tier is collected once: other requests and the health tasks
         // change availability concurrently, and every choice below must
         // see the same set.
-        let tier: Vec<usize> = [(false, false), (true, false), (false, true), (true, true)]
+        let tier: SmallVec<[usize; 8]> = [(false, false), (true, false), (false, true), (true, true)]
             .into_iter()
             .map(|(backup, again)| {
                 (0..upstream.servers.len())
                     .filter(|&i| usable(i, backup, again))
-                    .collect::<Vec<usize>>()
+                    .collect::<SmallVec<[usize; 8]>>()
             })
             .find(|tier| !tier.is_empty())?;
         let candidates = || tier.iter().copied();

@@ -40,6 +40,19 @@ fn hop_by_hop_headers_stop_at_zentinel() {
         assert!(headers.get(gone).is_none(), "`{gone}` reached the origin: {headers}");
     }
     assert_eq!(headers["x-kept"], "end to end");
+
+    // The origin's answer loses its hop-by-hop headers too, those its
+    // `connection` names among them; the client's connection gets
+    // zentinel's own `connection`.
+    let reply =
+        "keep-alive: timeout=5|connection: x-origin-hop|x-origin-hop: 1|proxy-connection: keep-alive|x-kept: yes";
+    let r = send(proxy.port, "GET", "/", &[("x-origin-reply", reply)], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    for gone in ["keep-alive", "x-origin-hop", "proxy-connection"] {
+        assert!(r.header(gone).is_none(), "`{gone}` reached the client: {:?}", r.headers);
+    }
+    assert_eq!(r.header("x-kept"), Some("yes"));
+    assert_eq!(r.header("connection"), Some("close"));
 }
 
 #[test]

@@ -421,8 +421,15 @@ fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
             "body_bytes": body.len(),
         })
         .to_string();
+        // `x-origin-reply: name: value|name: value` asks for more headers
+        // in the answer.
+        let extra: String = headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("x-origin-reply"))
+            .flat_map(|(_, v)| v.split('|').map(|line| format!("{}\r\n", line.trim())))
+            .collect();
         let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-origin: {}\r\nconnection: {keep}\r\n\r\n{echoed}",
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-origin: {}\r\nconnection: {keep}\r\n{extra}\r\n{echoed}",
             echoed.len(),
             state.name
         );
