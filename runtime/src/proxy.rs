@@ -22,7 +22,7 @@ use zbin::normalize::{normalize_host, normalize_path};
 
 use crate::actions::{self, Answer};
 use crate::agents;
-use crate::request::{self, wire};
+use crate::request;
 use crate::state::{Serving, Shared};
 use crate::upstream::{split_target, InFlight};
 
@@ -68,7 +68,8 @@ pub struct Ctx {
     upstream: Option<u32>,
     /// The server of the current attempt, counted in flight while held.
     server: Option<(usize, std::net::SocketAddr, InFlight)>,
-    tried: Vec<usize>,
+    /// Servers tried, in order (inline: retries are few).
+    tried: smallvec::SmallVec<[usize; 4]>,
     attempts: u32,
     /// Body bytes seen in this attempt (a retry replays them).
     body_bytes: u64,
@@ -326,7 +327,7 @@ impl ProxyHttp for Zentinel {
             status: None,
             upstream: None,
             server: None,
-            tried: Vec::new(),
+            tried: smallvec::SmallVec::new(),
             attempts: 0,
             body_bytes: 0,
             edits: agents::Edits::default(),
@@ -723,25 +724,26 @@ impl ProxyHttp for Zentinel {
         request.reserve(4 + route_edit_count(ctx));
         // None only without a client address (a Unix socket) or any line.
         if let Some(forwarded_for) = request::forwarded_for(request, request::client_ip(session)) {
-            request.insert_header(wire::X_FORWARDED_FOR, forwarded_for)?;
+            request::X_FORWARDED_FOR.set(request, forwarded_for)?;
         }
-        request.insert_header(wire::X_FORWARDED_PROTO, request::scheme_value(session))?;
+        request::X_FORWARDED_PROTO.set(request, request::scheme_value(session))?;
         // The authority the client asked for: its `Host` value as sent, or
         // an HTTP/2 client's `:authority`.
         let client_request = session.req_header();
         match client_request.headers.get(http::header::HOST) {
             Some(host) => {
                 let host = host.clone();
-                request.insert_header(wire::X_FORWARDED_HOST, host)?;
+                request::X_FORWARDED_HOST.set(request, host)?;
             }
             None => {
-                let host = request::authority(client_request).to_string();
-                if !host.is_empty() {
-                    request.insert_header(wire::X_FORWARDED_HOST, host)?;
+                // An HTTP/2 `:authority`: checked by the `http` crate.
+                let host = http::HeaderValue::from_str(request::authority(client_request)).ok();
+                if let Some(host) = host.filter(|h| !h.is_empty()) {
+                    request::X_FORWARDED_HOST.set(request, host)?;
                 }
             }
         }
-        request.insert_header(wire::X_REQUEST_ID, ctx.request_id.clone())?;
+        request::X_REQUEST_ID.set(request, ctx.request_id.clone())?;
         let (Some(serving), Some(route)) = (ctx.serving.as_deref(), ctx.route()) else {
             return Ok(());
         };
@@ -854,7 +856,7 @@ impl ProxyHttp for Zentinel {
         ctx: &mut Ctx,
     ) -> Result<()> {
         request::strip_hop_by_hop(response);
-        response.insert_header(wire::X_REQUEST_ID, ctx.request_id.clone())?;
+        request::X_REQUEST_ID.set_on_answer(response, ctx.request_id.clone())?;
         if let Some(route) = ctx.route() {
             actions::apply_edits(response, &route.modifiers.response_headers)?;
         }

@@ -25,17 +25,38 @@ pub static HOP_BY_HOP: [HeaderName; 8] = [
     http::header::UPGRADE,
 ];
 
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// A header zentinel adds to every proxied request or answer: its name,
+/// and how it is written on the wire (Pingora keeps the case of every
+/// header it sends).
+pub struct Added {
+    pub name: HeaderName,
+    pub wire: &'static str,
+}
 
-/// The same names as written on the wire. Pingora keeps the case of every
-/// header it sends: given a `HeaderName` it allocates a title-cased copy
-/// per insert, given a static string it borrows it.
-pub mod wire {
-    pub const X_FORWARDED_FOR: &str = "X-Forwarded-For";
-    pub const X_FORWARDED_PROTO: &str = "X-Forwarded-Proto";
-    pub const X_FORWARDED_HOST: &str = "X-Forwarded-Host";
-    pub const X_REQUEST_ID: &str = "X-Request-Id";
+pub const X_FORWARDED_FOR: Added = Added::new("x-forwarded-for", "X-Forwarded-For");
+pub const X_FORWARDED_PROTO: Added = Added::new("x-forwarded-proto", "X-Forwarded-Proto");
+pub const X_FORWARDED_HOST: Added = Added::new("x-forwarded-host", "X-Forwarded-Host");
+pub const X_REQUEST_ID: Added = Added::new("x-request-id", "X-Request-Id");
+
+impl Added {
+    const fn new(name: &'static str, wire: &'static str) -> Added {
+        Added {
+            name: HeaderName::from_static(name),
+            wire,
+        }
+    }
+
+    /// Sets the header on a request (replacing any the client sent). Its
+    /// name is neither parsed nor copied, as Pingora's `insert_header`
+    /// would for each request (vendored `insert_known_header`).
+    pub fn set(&self, request: &mut RequestHeader, value: HeaderValue) -> pingora_error::Result<()> {
+        request.insert_known_header(self.name.clone(), self.wire, value)
+    }
+
+    /// Sets the header on an answer.
+    pub fn set_on_answer(&self, response: &mut ResponseHeader, value: HeaderValue) -> pingora_error::Result<()> {
+        response.insert_known_header(self.name.clone(), self.wire, value)
+    }
 }
 
 /// The host and port the client asked for: HTTP/2's `:authority` (in the
@@ -71,7 +92,7 @@ pub fn new_request_id() -> HeaderValue {
 pub fn request_id(request: &RequestHeader) -> HeaderValue {
     request
         .headers
-        .get(X_REQUEST_ID)
+        .get(X_REQUEST_ID.name)
         .filter(|v| valid_request_id(v.as_bytes()))
         .map_or_else(new_request_id, HeaderValue::clone)
 }
@@ -128,7 +149,7 @@ pub fn strip_hop_by_hop(response: &mut ResponseHeader) {
 /// list (RFC 9110 §5.3), then the client's address.
 pub fn forwarded_for(request: &RequestHeader, client: Option<IpAddr>) -> Option<HeaderValue> {
     let mut value = Vec::with_capacity(48);
-    for line in request.headers.get_all(&X_FORWARDED_FOR) {
+    for line in request.headers.get_all(X_FORWARDED_FOR.name) {
         if !value.is_empty() {
             value.extend_from_slice(b", ");
         }
@@ -295,6 +316,24 @@ mod tests {
             ("X-Tunnel", "1"),
         ];
         assert_eq!(answer(101, &switching), ["connection", "upgrade", "x-tunnel"]);
+    }
+
+    #[test]
+    fn added_headers_replace_the_clients_and_keep_their_case_on_the_wire() {
+        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+        request.append_header("x-request-id", "from-the-client").unwrap();
+        request.append_header("Accept", "*/*").unwrap();
+        X_REQUEST_ID.set(&mut request, HeaderValue::from_static("ours")).unwrap();
+        X_FORWARDED_PROTO.set(&mut request, HeaderValue::from_static("https")).unwrap();
+        let mut wire = Vec::new();
+        request.header_to_h1_wire(&mut wire);
+        assert_eq!(
+            String::from_utf8(wire).unwrap(),
+            "X-Request-Id: ours\r\nAccept: */*\r\nX-Forwarded-Proto: https\r\n"
+        );
+        let mut answer = ResponseHeader::build(200, None).unwrap();
+        X_REQUEST_ID.set_on_answer(&mut answer, HeaderValue::from_static("ours")).unwrap();
+        assert_eq!(answer.headers["x-request-id"], "ours");
     }
 
     #[test]

@@ -239,6 +239,13 @@ impl RequestHeader {
         reserve(self.header_name_map.as_mut(), &mut self.base.headers, additional)
     }
 
+    /// Zentinel patch: `insert_header` for a name known ahead of time:
+    /// `name` is kept as it is (neither parsed nor, when static, copied)
+    /// and `case` is how it is written on the wire.
+    pub fn insert_known_header(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) -> Result<()> {
+        insert_known_header(self.header_name_map.as_mut(), &mut self.base.headers, name, case, value)
+    }
+
     pub fn remove_header<'a, N: ?Sized>(&mut self, name: &'a N) -> Option<HeaderValue>
     where
         &'a N: 'a + AsHeaderName,
@@ -593,6 +600,13 @@ impl ResponseHeader {
     }
 
     /// Remove all headers under the name
+    /// Zentinel patch: `insert_header` for a name known ahead of time:
+    /// `name` is kept as it is (neither parsed nor, when static, copied)
+    /// and `case` is how it is written on the wire.
+    pub fn insert_known_header(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) -> Result<()> {
+        insert_known_header(self.header_name_map.as_mut(), &mut self.base.headers, name, case, value)
+    }
+
     pub fn remove_header<'a, N: ?Sized>(&mut self, name: &'a N) -> Option<HeaderValue>
     where
         &'a N: 'a + AsHeaderName,
@@ -903,6 +917,27 @@ fn insert_header_value<T>(
 
 // the &N here is to avoid clone(). None Copy type like String can impl AsHeaderName
 #[inline]
+// Zentinel patch (see `insert_known_header` above).
+fn insert_known_header<T>(
+    name_map: Option<&mut CaseMap>,
+    value_map: &mut HMap<T>,
+    name: HeaderName,
+    case: &'static str,
+    value: T,
+) -> Result<()> {
+    debug_assert!(case.eq_ignore_ascii_case(name.as_str()), "{case} is not {name}");
+    if let Some(name_map) = name_map {
+        let case = bytes::Bytes::from_static(case.as_bytes()).into_case_header_name();
+        name_map
+            .try_insert(name.clone(), case)
+            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+    }
+    value_map
+        .try_insert(name, value)
+        .or_err(InvalidHTTPHeader, "header value map size overflows MAX_SIZE")?;
+    Ok(())
+}
+
 // Zentinel patch (see `reserve` above).
 fn reserve<T>(name_map: Option<&mut CaseMap>, value_map: &mut HMap<T>, additional: usize) {
     // Never panics: past `http`'s size limit, the inserts that follow
