@@ -351,9 +351,16 @@ impl ProxyHttp for Zentinel {
         let global = &serving.loaded.policy().limits;
         // Header limits before anything else looks at the headers.
         let count = header.headers.len();
-        let size: usize = header.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+        // Summed only where a limit asks.
+        let size = |header: &RequestHeader| -> u64 {
+            header
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+                .sum()
+        };
         if global.max_header_count.is_some_and(|max| count > max as usize)
-            || global.max_header_size.is_some_and(|max| size as u64 > max)
+            || global.max_header_size.is_some_and(|max| size(header) > max)
         {
             return self.refuse(session, ctx, 431, "request header fields too large").await;
         }
@@ -381,7 +388,9 @@ impl ProxyHttp for Zentinel {
         let route = &serving.loaded.policy().routes[found.route as usize];
         let limits = &route.modifiers.limits;
         if limits.max_header_count.is_some_and(|max| count > max as usize)
-            || limits.max_header_size.is_some_and(|max| size as u64 > max)
+            || limits
+                .max_header_size
+                .is_some_and(|max| size(session.req_header()) > max)
         {
             return self.refuse(session, ctx, 431, "request header fields too large").await;
         }
@@ -398,14 +407,16 @@ impl ProxyHttp for Zentinel {
             session.set_read_timeout(Some(wait));
         }
         let max_body = limits.max_body_size.or(global.max_body_size);
-        let declared = session
-            .req_header()
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if max_body.is_some_and(|max| declared.is_some_and(|len| len > max)) {
-            return self.refuse(session, ctx, 413, "request body too large").await;
+        if let Some(max) = max_body {
+            let declared = session
+                .req_header()
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > max) {
+                return self.refuse(session, ctx, 413, "request body too large").await;
+            }
         }
         if let Some(limit) = &route.modifiers.rate_limit {
             let ip;

@@ -78,10 +78,11 @@ pub fn valid_request_id(id: &[u8]) -> bool {
 /// 128 random bits, in hex.
 pub fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bits = rand::random::<u128>();
+    let bits = rand::random::<[u8; 16]>();
     let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = HEX[((bits >> (124 - 4 * i)) & 0xF) as usize];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bits) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xF)];
     }
     HeaderValue::from_bytes(&out).expect("hex digits are a header value")
 }
@@ -323,8 +324,12 @@ mod tests {
         let mut request = RequestHeader::build("GET", b"/", None).unwrap();
         request.append_header("x-request-id", "from-the-client").unwrap();
         request.append_header("Accept", "*/*").unwrap();
-        X_REQUEST_ID.set(&mut request, HeaderValue::from_static("ours")).unwrap();
-        X_FORWARDED_PROTO.set(&mut request, HeaderValue::from_static("https")).unwrap();
+        X_REQUEST_ID
+            .set(&mut request, HeaderValue::from_static("ours"))
+            .unwrap();
+        X_FORWARDED_PROTO
+            .set(&mut request, HeaderValue::from_static("https"))
+            .unwrap();
         let mut wire = Vec::new();
         request.header_to_h1_wire(&mut wire);
         assert_eq!(
@@ -332,7 +337,9 @@ mod tests {
             "X-Request-Id: ours\r\nAccept: */*\r\nX-Forwarded-Proto: https\r\n"
         );
         let mut answer = ResponseHeader::build(200, None).unwrap();
-        X_REQUEST_ID.set_on_answer(&mut answer, HeaderValue::from_static("ours")).unwrap();
+        X_REQUEST_ID
+            .set_on_answer(&mut answer, HeaderValue::from_static("ours"))
+            .unwrap();
         assert_eq!(answer.headers["x-request-id"], "ours");
     }
 
