@@ -1,15 +1,12 @@
 //! The ceiling for anything built on Pingora: a bare proxy with the same
-//! Pingora version and settings as zentinel, one upstream, no logic. Its
-//! upstream has the timeouts zentinel gives one by default (LANGUAGE.md
-//! §5: connect 5s, read 60s, write 60s, idle 60s): settings, not logic.
+//! Pingora version and settings as zentinel, one upstream, no logic: its
+//! listener and its upstream's timeouts (those zentinel gives an upstream
+//! by default, LANGUAGE.md §5) are set by zentinel's own functions.
 //! Used by `bench/proxy.sh`:
 //!
 //! `bare_pingora LISTEN_ADDR UPSTREAM_ADDR [THREADS]`
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -32,13 +29,8 @@ impl ProxyHttp for Bare {
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         let mut peer = HttpPeer::new(self.upstream, false, String::new());
-        let timeouts = zbin::model::Timeouts::default();
-        let ms = |ms: u64| Some(Duration::from_millis(ms));
-        peer.options.connection_timeout = ms(timeouts.connect);
-        peer.options.total_connection_timeout = ms(timeouts.connect);
-        peer.options.read_timeout = ms(timeouts.read);
-        peer.options.write_timeout = ms(timeouts.write);
-        peer.options.idle_timeout = ms(timeouts.idle);
+        // Set by zentinel's own code, so the settings cannot drift apart.
+        zentinel::upstream::set_timeouts(&mut peer.options, &zbin::model::Timeouts::default(), None);
         Ok(Box::new(peer))
     }
 }
@@ -57,8 +49,7 @@ fn main() {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
     let mut proxy = pingora_proxy::http_proxy_service(&server.configuration, Bare { upstream });
-    // The listener settings of zentinel's plain listeners.
-    proxy.add_listener(ListenerConfig::tcp(&listen).l4_buffer(L4BufferSettings::default().read(0)));
+    proxy.add_listener(zentinel::server::plain(&listen));
     server.add_service(proxy);
     server.run_forever();
 }

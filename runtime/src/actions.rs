@@ -18,25 +18,25 @@ const CHUNK: usize = 64 * 1024;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// What every answer of zentinel's own carries: the request id, then the
-/// route's response header edits, then the agents'.
+/// What every answer carries, zentinel's own and a proxied one alike: the
+/// request id, then the route's response header edits, then the agents'.
 #[derive(Clone, Copy)]
 pub struct Answer<'a> {
-    pub request_id: &'a str,
+    pub request_id: &'a http::HeaderValue,
     pub route_edits: &'a [HeaderEdit],
     pub agent_edits: &'a [HeaderEdit],
 }
 
 impl Answer<'_> {
-    fn finish(&self, response: &mut ResponseHeader) -> Result<()> {
-        response.insert_header("x-request-id", self.request_id)?;
+    pub fn finish(&self, response: &mut ResponseHeader) -> Result<()> {
+        crate::request::X_REQUEST_ID.set_on_answer(response, self.request_id.clone())?;
         apply_edits(response, self.route_edits)?;
         apply_edits(response, self.agent_edits)
     }
 }
 
 /// Applies header edits, in order, to a response.
-pub fn apply_edits(response: &mut ResponseHeader, edits: &[HeaderEdit]) -> Result<()> {
+fn apply_edits(response: &mut ResponseHeader, edits: &[HeaderEdit]) -> Result<()> {
     for edit in edits {
         match edit.op {
             HeaderOp::Set => {

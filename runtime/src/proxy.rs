@@ -114,7 +114,7 @@ impl Ctx {
     /// What an answer of zentinel's own carries.
     fn answer(&self) -> Answer<'_> {
         Answer {
-            request_id: self.request_id(),
+            request_id: &self.request_id,
             route_edits: self
                 .route()
                 .map_or(&[][..], |r| r.modifiers.response_headers.as_slice()),
@@ -637,17 +637,7 @@ impl ProxyHttp for Zentinel {
             None => String::new(),
         };
         let mut peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
-        let timeouts = &upstream.timeouts;
-        // Every wait is capped by what is left of the route's deadline.
-        let capped = |ms: u64| {
-            let d = Duration::from_millis(ms);
-            Some(left.map_or(d, |left| left.min(d)))
-        };
-        peer.options.connection_timeout = capped(timeouts.connect);
-        peer.options.total_connection_timeout = capped(timeouts.connect);
-        peer.options.read_timeout = capped(timeouts.read);
-        peer.options.write_timeout = capped(timeouts.write);
-        peer.options.idle_timeout = Some(Duration::from_millis(timeouts.idle));
+        crate::upstream::set_timeouts(&mut peer.options, &upstream.timeouts, left);
         if let Some(tls) = tls {
             peer.options.verify_cert = tls.verify;
             peer.options.verify_hostname = tls.verify;
@@ -867,12 +857,7 @@ impl ProxyHttp for Zentinel {
         ctx: &mut Ctx,
     ) -> Result<()> {
         request::strip_hop_by_hop(response);
-        request::X_REQUEST_ID.set_on_answer(response, ctx.request_id.clone())?;
-        if let Some(route) = ctx.route() {
-            actions::apply_edits(response, &route.modifiers.response_headers)?;
-        }
-        actions::apply_edits(response, &ctx.edits.response)?;
-        Ok(())
+        ctx.answer().finish(response)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {

@@ -137,7 +137,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
 /// same throughput (docs/benchmarks.md). Request heads are read into
 /// Pingora's own growing buffer either way. TLS listeners keep the buffer:
 /// TLS reads in records, and the buffer saves system calls there.
-fn plain(addr: &str) -> ListenerConfig {
+pub fn plain(addr: &str) -> ListenerConfig {
     ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::default().read(0))
 }
 

@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use pingora_core::upstreams::peer::PeerOptions;
 use rand::Rng;
 use smallvec::SmallVec;
-use zbin::model::{Balance, Upstream};
+use zbin::model::{Balance, Timeouts, Upstream};
 
 /// What is known of one server.
 #[derive(Debug)]
@@ -107,6 +108,21 @@ pub fn preferred(addrs: impl Iterator<Item = SocketAddr>) -> Option<SocketAddr> 
         first = first.or(Some(addr));
     }
     first
+}
+
+/// Puts an upstream's timeouts on a peer, every wait capped by `left`,
+/// what is left of the route's deadline (the idle time of a pooled
+/// connection is not a wait of the request's).
+pub fn set_timeouts(options: &mut PeerOptions, timeouts: &Timeouts, left: Option<Duration>) {
+    let capped = |ms: u64| {
+        let d = Duration::from_millis(ms);
+        Some(left.map_or(d, |left| left.min(d)))
+    };
+    options.connection_timeout = capped(timeouts.connect);
+    options.total_connection_timeout = capped(timeouts.connect);
+    options.read_timeout = capped(timeouts.read);
+    options.write_timeout = capped(timeouts.write);
+    options.idle_timeout = Some(Duration::from_millis(timeouts.idle));
 }
 
 /// The servers of one upstream for one loaded artifact, in policy order.
