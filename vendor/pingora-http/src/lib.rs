@@ -231,7 +231,6 @@ impl RequestHeader {
         )
     }
 
-    /// Remove all headers under the name
     /// Zentinel patch: room for `additional` more headers, in the value
     /// map and the case map alike, so that adding several headers to a
     /// header with few grows each map once instead of once per power of two.
@@ -246,6 +245,7 @@ impl RequestHeader {
         insert_known_header(self.header_name_map.as_mut(), &mut self.base.headers, name, case, value)
     }
 
+    /// Remove all headers under the name
     pub fn remove_header<'a, N: ?Sized>(&mut self, name: &'a N) -> Option<HeaderValue>
     where
         &'a N: 'a + AsHeaderName,
@@ -599,7 +599,6 @@ impl ResponseHeader {
         )
     }
 
-    /// Remove all headers under the name
     /// Zentinel patch: `insert_header` for a name known ahead of time:
     /// `name` is kept as it is (neither parsed nor, when static, copied)
     /// and `case` is how it is written on the wire.
@@ -607,6 +606,7 @@ impl ResponseHeader {
         insert_known_header(self.header_name_map.as_mut(), &mut self.base.headers, name, case, value)
     }
 
+    /// Remove all headers under the name
     pub fn remove_header<'a, N: ?Sized>(&mut self, name: &'a N) -> Option<HeaderValue>
     where
         &'a N: 'a + AsHeaderName,
@@ -857,11 +857,16 @@ fn http_header_map_upper_bound(size_hint: Option<usize>) -> usize {
     // upper bound in the crate. Any way you cut it, 4,096 headers is insane.
     const PINGORA_MAX_HEADER_COUNT: usize = 4096;
     const INIT_HEADER_SIZE: usize = 8;
+    // Zentinel patch: a size hint is the count of headers parsed; a proxy
+    // then adds a few to nearly every request and answer (forwarding
+    // headers, a request id, `Date`), and a map with no room grows (a new
+    // table, every entry moved) on the first of them.
+    const PROXY_HEADROOM: usize = 4;
 
     // We select the size hint or the max size here, ensuring that we pick a value substantially lower
     // than 1 << 15 with room to grow the header map.
     std::cmp::min(
-        size_hint.unwrap_or(INIT_HEADER_SIZE),
+        size_hint.map_or(INIT_HEADER_SIZE, |n| n + PROXY_HEADROOM),
         PINGORA_MAX_HEADER_COUNT,
     )
 }
@@ -1110,7 +1115,7 @@ mod tests {
     #[test]
     fn header_map_upper_bound() {
         assert_eq!(8, http_header_map_upper_bound(None));
-        assert_eq!(16, http_header_map_upper_bound(Some(16)));
+        assert_eq!(20, http_header_map_upper_bound(Some(16)));
         assert_eq!(4096, http_header_map_upper_bound(Some(7777)));
     }
 
