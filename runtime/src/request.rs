@@ -9,20 +9,22 @@ use pingora_error::{Error, ErrorSource, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 
-/// Headers that describe one hop and never go further (RFC 9110 §7.6.1),
-/// with `proxy-connection` and `keep-alive` of older clients. `connection`
-/// and `upgrade` are kept on an upgrade (WebSocket) exchange. A static, not
-/// a const: a const array would be built and dropped at every use.
-pub static HOP_BY_HOP: [HeaderName; 8] = [
-    http::header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    http::header::PROXY_AUTHENTICATE,
-    http::header::PROXY_AUTHORIZATION,
-    http::header::TE,
-    http::header::TRAILER,
-    http::header::UPGRADE,
-];
+/// Whether a header describes one hop and never goes further (RFC 9110
+/// §7.6.1), with `proxy-connection` and `keep-alive` of older clients.
+/// A `match` on the name: this runs for every header of every answer.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "upgrade"
+    )
+}
 
 /// A header zentinel adds to every proxied request or answer: its name,
 /// and how it is written on the wire (Pingora keeps the case of every
@@ -74,16 +76,32 @@ pub fn valid_request_id(id: &[u8]) -> bool {
     !id.is_empty() && id.len() <= 128 && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// 128 random bits, in hex.
+/// A new request id: 128 random bits, in hex. Ids are made many at a
+/// time, into one buffer per thread, and each is a slice of it: a request
+/// costs no allocation of its own (a buffer is freed with its last id).
 pub fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bits = rand::random::<[u8; 16]>();
-    let mut out = [0u8; 32];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(bits) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 0xF)];
+    const BITS: usize = 16;
+    const PER_BATCH: usize = 64;
+    thread_local! {
+        /// The current batch, and where the next id in it starts.
+        static BATCH: std::cell::RefCell<(bytes::Bytes, usize)> = Default::default();
     }
-    HeaderValue::from_bytes(&out).expect("hex digits are a header value")
+    BATCH.with_borrow_mut(|(batch, next)| {
+        if *next >= batch.len() {
+            let mut bits = [0u8; BITS * PER_BATCH];
+            rand::fill(&mut bits[..]);
+            let hex: Vec<u8> = bits
+                .iter()
+                .flat_map(|&byte| [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]])
+                .collect();
+            *batch = bytes::Bytes::from(hex);
+            *next = 0;
+        }
+        let id = batch.slice(*next..*next + 2 * BITS);
+        *next += 2 * BITS;
+        HeaderValue::from_maybe_shared(id).expect("hex digits are a header value")
+    })
 }
 
 /// The request's id: the client's when valid, a new one otherwise. A
@@ -103,41 +121,48 @@ pub fn request_id_str(id: &HeaderValue) -> &str {
 }
 
 /// Removes the headers of an upstream's answer that describe its hop:
-/// those of `HOP_BY_HOP` and those its `connection` names. `upgrade` stays
-/// (a 426 names what to upgrade to), as do the framing headers, which are
-/// Pingora's to write. Pingora's HTTP/1 writer sets `connection` again from
-/// the client connection's keep-alive; on a 101 the origin's passes on.
+/// the hop-by-hop ones (`is_hop_by_hop`) and those its `connection` names.
+/// `upgrade` stays (a 426 names what to upgrade to), as do the framing
+/// headers, which are Pingora's to write. `connection` itself is Pingora's
+/// too: its HTTP/1 writer puts its own on every answer but a 1xx (from the
+/// client connection's keep-alive), and its HTTP/2 writer drops it; so it
+/// is removed here only from a 1xx, and a 101 keeps the origin's.
 pub fn strip_hop_by_hop(response: &mut ResponseHeader) {
     let switching = response.status == http::StatusCode::SWITCHING_PROTOCOLS;
-    // One pass over the few headers an answer has: removing is rare, a
-    // lookup per name is not (this runs for every proxied answer).
-    let mut found = [false; HOP_BY_HOP.len()];
-    let mut named: Vec<HeaderName> = Vec::new();
+    let informational = response.status.is_informational() && !switching;
+    // One pass over the few headers an answer has, most of which are not
+    // hop-by-hop: what goes is collected, then removed.
+    let mut gone: smallvec::SmallVec<[HeaderName; 4]> = smallvec::SmallVec::new();
     for (name, value) in &response.headers {
-        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
-            found[i] = true;
+        if !is_hop_by_hop(name) {
+            continue;
         }
-        if name == http::header::CONNECTION && !switching {
-            for token in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                if token.is_empty() || token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive")
-                {
-                    continue;
-                }
-                if let Ok(name) = HeaderName::from_bytes(token) {
-                    let framing = name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING;
-                    if !framing && !HOP_BY_HOP.contains(&name) {
-                        named.push(name);
-                    }
+        if name != http::header::CONNECTION {
+            if name != http::header::UPGRADE {
+                gone.push(name.clone());
+            }
+            continue;
+        }
+        if informational {
+            gone.push(name.clone());
+        }
+        if switching {
+            continue;
+        }
+        for token in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            if token.is_empty() || token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive") {
+                continue;
+            }
+            if let Ok(named) = HeaderName::from_bytes(token) {
+                let framing = named == http::header::CONTENT_LENGTH || named == http::header::TRANSFER_ENCODING;
+                // Hop-by-hop names have their own rule above.
+                if !framing && !is_hop_by_hop(&named) {
+                    gone.push(named);
                 }
             }
         }
     }
-    for (hop, _) in HOP_BY_HOP.iter().zip(found).filter(|(_, found)| *found) {
-        if hop != http::header::UPGRADE && !(switching && hop == http::header::CONNECTION) {
-            response.remove_header(hop);
-        }
-    }
-    for name in &named {
+    for name in &gone {
         response.remove_header(name);
     }
 }
@@ -145,7 +170,8 @@ pub fn strip_hop_by_hop(response: &mut ResponseHeader) {
 /// `X-Forwarded-For` for the upstream: every line the client sent, as one
 /// list (RFC 9110 §5.3), then the client's address.
 pub fn forwarded_for(request: &RequestHeader, client: Option<IpAddr>) -> Option<HeaderValue> {
-    let mut value = Vec::with_capacity(48);
+    // Written on the stack, then copied once into the value.
+    let mut value = Buffer::new();
     for line in request.headers.get_all(X_FORWARDED_FOR.name) {
         if !value.is_empty() {
             value.extend_from_slice(b", ");
@@ -162,12 +188,15 @@ pub fn forwarded_for(request: &RequestHeader, client: Option<IpAddr>) -> Option<
         return None;
     }
     // Lines that were header values, and an address: a header value.
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()
+    HeaderValue::from_bytes(&value).ok()
 }
+
+/// Room for a few addresses before spilling to the heap.
+type Buffer = smallvec::SmallVec<[u8; 64]>;
 
 /// Writes an address as `Display` does, without its formatting machinery
 /// for the common IPv4 case (this runs for every proxied request).
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+fn push_ip(out: &mut Buffer, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {
@@ -245,10 +274,13 @@ mod tests {
         assert!(!valid_request_id(b""));
         assert!(!valid_request_id(b"has space"));
         assert!(!valid_request_id("a".repeat(129).as_bytes()));
-        let id = new_request_id();
-        assert_eq!(request_id_str(&id).len(), 32);
-        assert!(valid_request_id(id.as_bytes()));
-        assert_ne!(id, new_request_id());
+        // Past the end of a batch too: every id is new and well formed.
+        let ids: std::collections::HashSet<HeaderValue> = (0..200).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 200);
+        for id in &ids {
+            assert_eq!(request_id_str(id).len(), 32);
+            assert!(id.as_bytes().iter().all(|b| b"0123456789abcdef".contains(b)), "{id:?}");
+        }
     }
 
     #[test]
@@ -263,9 +295,9 @@ mod tests {
             "2001:db8::8:800:200c:417a",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            let mut out = Vec::new();
+            let mut out = Buffer::new();
             push_ip(&mut out, ip);
-            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+            assert_eq!(std::str::from_utf8(&out).unwrap(), ip.to_string());
         }
     }
 
@@ -290,15 +322,21 @@ mod tests {
             ("Content-Length", "0"),
             ("X-Kept", "yes"),
         ];
-        assert_eq!(answer(200, &hops), ["content-length", "x-kept"]);
+        // `connection` stays for Pingora to replace with its own.
+        assert_eq!(answer(200, &hops), ["connection", "content-length", "x-kept"]);
+        // A 1xx is written as it is: it loses `connection` here.
+        assert_eq!(
+            answer(103, &[("Connection", "keep-alive"), ("Link", "</a.css>; rel=preload")]),
+            ["link"]
+        );
         // A 426 names what to upgrade to.
         assert_eq!(
             answer(426, &[("Upgrade", "websocket"), ("Connection", "upgrade")]),
-            ["upgrade"]
+            ["connection", "upgrade"]
         );
         // Framing is Pingora's, whatever `connection` says.
         let framing = [("Connection", "content-length"), ("Content-Length", "0")];
-        assert_eq!(answer(200, &framing), ["content-length"]);
+        assert_eq!(answer(200, &framing), ["connection", "content-length"]);
         // A 101 keeps what the upgrade needs.
         let switching = [
             ("Connection", "Upgrade, X-Tunnel"),
@@ -306,6 +344,31 @@ mod tests {
             ("X-Tunnel", "1"),
         ];
         assert_eq!(answer(101, &switching), ["connection", "upgrade", "x-tunnel"]);
+    }
+
+    #[test]
+    fn hop_by_hop_names_are_those_of_rfc_9110_and_older_clients() {
+        for name in [
+            http::header::CONNECTION,
+            HeaderName::from_static("keep-alive"),
+            HeaderName::from_static("proxy-connection"),
+            http::header::PROXY_AUTHENTICATE,
+            http::header::PROXY_AUTHORIZATION,
+            http::header::TE,
+            http::header::TRAILER,
+            http::header::UPGRADE,
+        ] {
+            assert!(is_hop_by_hop(&name), "{name}");
+        }
+        for name in [
+            http::header::CONTENT_LENGTH,
+            http::header::TRANSFER_ENCODING,
+            http::header::HOST,
+            HeaderName::from_static("x-connection"),
+            HeaderName::from_static("tee"),
+        ] {
+            assert!(!is_hop_by_hop(&name), "{name}");
+        }
     }
 
     #[test]
