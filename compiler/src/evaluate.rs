@@ -96,8 +96,8 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
         .iter()
         .find(|(k, _)| k == "host")
         .map_or(request.authority.as_str(), |(_, v)| v.as_str());
-    let host = normalize_host(host_source);
-    let path = normalize_path(&request.path);
+    let host = normalize_host(host_source).into_owned();
+    let path = normalize_path(&request.path).map(|p| p.into_owned());
     let mut outcome = Outcome {
         host: host.clone(),
         path: path.clone(),

@@ -8,6 +8,7 @@ pub mod actions;
 pub mod admin;
 pub mod agents;
 pub mod artifact;
+pub mod context;
 pub mod health;
 pub mod metrics;
 pub mod proxy;

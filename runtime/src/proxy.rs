@@ -8,7 +8,7 @@
 //! (`request::error_status`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -17,13 +17,14 @@ use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use zbin::matcher::{render, TemplateContext};
-use zbin::model::{Action, PathMatch, RateKey, Rewrite, Route, Upstream};
+use zbin::model::{Action, PathMatch, RateKey, Rewrite};
 use zbin::normalize::{normalize_host, normalize_path};
 
-use crate::actions::{self, Answer};
+use crate::actions;
 use crate::agents;
+use crate::context::{BodyGate, Ctx, Normal};
 use crate::request;
-use crate::state::{Serving, Shared};
+use crate::state::Shared;
 use crate::upstream::{split_target, InFlight};
 
 /// How long a request body may take to arrive for an agent when no
@@ -39,102 +40,9 @@ impl zbin::HeaderSource for HeaderView<'_> {
     }
 }
 
-/// Agents that see the body of a proxied request: held back until the
-/// first bytes they want have arrived (nothing reaches the upstream before
-/// they allow it), then asked.
-struct BodyGate {
-    /// Indices of the agents still to ask, in order.
-    agents: Vec<u32>,
-    /// How many bytes the greediest of them wants.
-    want: usize,
-    held: BytesMut,
-    /// Asked, and allowed: the rest of the body passes.
-    allowed: bool,
-}
-
-/// What one request decided, phase to phase.
-pub struct Ctx {
-    started: Instant,
-    serving: Option<Arc<Serving>>,
-    route: Option<u32>,
-    host: String,
-    path: String,
-    /// The request id (`request::request_id`), sent upstream and back.
-    request_id: http::HeaderValue,
-    /// The whole-request deadline of the route's `timeout`.
-    deadline: Option<Instant>,
-    /// The status of a response written by zentinel itself.
-    status: Option<u16>,
-    upstream: Option<u32>,
-    /// The server of the current attempt, counted in flight while held.
-    server: Option<(usize, std::net::SocketAddr, InFlight)>,
-    /// Servers tried, in order (inline: retries are few).
-    tried: smallvec::SmallVec<[usize; 4]>,
-    attempts: u32,
-    /// Body bytes seen in this attempt (a retry replays them).
-    body_bytes: u64,
-    edits: agents::Edits,
-    gate: Option<BodyGate>,
-    /// An agent's refusal decided in the body phase, for `fail_to_proxy`.
-    refusal: Option<agents::Refusal>,
-    /// Set when an upstream status asks for a retry (`retry on status`).
-    retry_on_status: bool,
-    /// The upstream waited for a request body the client stopped sending:
-    /// the client's fault (408), not the server's.
-    client_stalled: bool,
-}
-
 /// The proxy: shared state, and the artifact in it.
 pub struct Zentinel {
     pub shared: Arc<Shared>,
-}
-
-impl Ctx {
-    fn request_id(&self) -> &str {
-        request::request_id_str(&self.request_id)
-    }
-    fn route(&self) -> Option<&Route> {
-        self.serving
-            .as_deref()?
-            .loaded
-            .policy()
-            .routes
-            .get(self.route? as usize)
-    }
-
-    fn upstream(&self) -> Option<&Upstream> {
-        self.serving
-            .as_deref()?
-            .loaded
-            .policy()
-            .upstreams
-            .get(self.upstream? as usize)
-    }
-
-    /// What an answer of zentinel's own carries.
-    fn answer(&self) -> Answer<'_> {
-        Answer {
-            request_id: &self.request_id,
-            route_edits: self
-                .route()
-                .map_or(&[][..], |r| r.modifiers.response_headers.as_slice()),
-            agent_edits: &self.edits.response,
-        }
-    }
-
-    /// Time left before the route's deadline; `None` without one.
-    fn time_left(&self) -> Option<Duration> {
-        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    fn past_deadline(&self) -> bool {
-        self.time_left().is_some_and(|t| t.is_zero())
-    }
-}
-
-/// How many request header edits the route and its agents make.
-fn route_edit_count(ctx: &Ctx) -> usize {
-    ctx.route().map_or(0, |r| r.modifiers.request_headers.len()) + ctx.edits.request.len()
 }
 
 fn deadline_error() -> Box<Error> {
@@ -200,21 +108,15 @@ impl Zentinel {
             request_id: request::request_id_str(&ctx.request_id),
             client_ip: &client_ip,
             method: header.method.as_str(),
-            host: &ctx.host,
-            path: &ctx.path,
+            host: ctx.host.get(request::authority(header)),
+            path: ctx.path.get(header.uri.path()),
             query: header.uri.query(),
             route: &route,
             headers: &headers,
             body,
         };
-        agents::ask(
-            agent_list,
-            &serving.loaded,
-            &agent_request,
-            &self.shared.metrics,
-            &mut ctx.edits,
-        )
-        .await
+        let edits = &mut ctx.agents.get_or_insert_with(Default::default).edits;
+        agents::ask(agent_list, &serving.loaded, &agent_request, &self.shared.metrics, edits).await
     }
 
     /// Reads up to `want` bytes of the request body (for a direct action,
@@ -244,7 +146,7 @@ impl Zentinel {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let Some(gate) = ctx.gate.as_mut() else {
+        let Some(gate) = ctx.agents.as_mut().and_then(|a| a.gate.as_mut()) else {
             return Ok(());
         };
         if let Some(chunk) = body.take() {
@@ -256,27 +158,28 @@ impl Zentinel {
             return Ok(());
         }
         let (agent_list, held) = (gate.agents.clone(), gate.held.split().freeze());
-        let request_edits = ctx.edits.request.len();
+        let request_edits = ctx.agents_mut().edits.request.len();
         if let Some(refusal) = self
             .ask_agents(session, ctx, &agent_list, Some((&held, end_of_stream)))
             .await
         {
             let status = refusal.status();
-            ctx.refusal = Some(refusal);
+            ctx.agents_mut().refusal = Some(refusal);
             return Err(Error::explain(
                 ErrorType::HTTPStatus(status),
                 "an agent refused the request",
             ));
         }
-        if ctx.edits.request.len() > request_edits {
+        let agents = ctx.agents.get_or_insert_with(Default::default);
+        if agents.edits.request.len() > request_edits {
             // Not applied to a retry either: every attempt is the same request.
-            ctx.edits.request.truncate(request_edits);
+            agents.edits.request.truncate(request_edits);
             log::warn!(
                 "request {}: edits to the upstream request from agents that read the body come after it was sent; ignored",
-                ctx.request_id()
+                request::request_id_str(&ctx.request_id)
             );
         }
-        if let Some(gate) = ctx.gate.as_mut() {
+        if let Some(gate) = ctx.agents_mut().gate.as_mut() {
             gate.allowed = true;
         }
         // What was held goes on; at the end, nothing held is no chunk at all.
@@ -316,26 +219,7 @@ impl ProxyHttp for Zentinel {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
-        Ctx {
-            started: Instant::now(),
-            serving: None,
-            route: None,
-            host: String::new(),
-            path: String::new(),
-            request_id: http::HeaderValue::from_static(""),
-            deadline: None,
-            status: None,
-            upstream: None,
-            server: None,
-            tried: smallvec::SmallVec::new(),
-            attempts: 0,
-            body_bytes: 0,
-            edits: agents::Edits::default(),
-            gate: None,
-            refusal: None,
-            retry_on_status: false,
-            client_stalled: false,
-        }
+        Ctx::new()
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
@@ -364,22 +248,31 @@ impl ProxyHttp for Zentinel {
         {
             return self.refuse(session, ctx, 431, "request header fields too large").await;
         }
-        ctx.host = normalize_host(request::authority(header));
-        ctx.path = match normalize_path(header.uri.path()) {
-            Ok(path) => path,
-            Err(error) => return self.refuse(session, ctx, 400, &format!("bad request: {error}")).await,
-        };
         // Scoped: the request view must not live across an await.
         let found = {
             let header = session.req_header();
-            let headers = HeaderView(&header.headers);
-            serving.loaded.program().lookup(&zbin::Request {
-                method: header.method.as_str(),
-                host: &ctx.host,
-                path: &ctx.path,
-                query: header.uri.query(),
-                headers: &headers,
+            let authority = request::authority(header);
+            let host = normalize_host(authority);
+            let raw_path = header.uri.path();
+            let path = normalize_path(raw_path);
+            let found = path.as_ref().ok().map(|path| {
+                serving.loaded.program().lookup(&zbin::Request {
+                    method: header.method.as_str(),
+                    host: &host,
+                    path,
+                    query: header.uri.query(),
+                    headers: &HeaderView(&header.headers),
+                })
+            });
+            ctx.host = Normal::new(authority, host);
+            path.map(|path| {
+                ctx.path = Normal::new(raw_path, path);
+                found.flatten()
             })
+        };
+        let found = match found {
+            Ok(found) => found,
+            Err(error) => return self.refuse(session, ctx, 400, &format!("bad request: {error}")).await,
         };
         let Some(found) = found else {
             return self.refuse(session, ctx, 404, "no route matches").await;
@@ -465,7 +358,7 @@ impl ProxyHttp for Zentinel {
             let proxied = matches!(route.action, Action::Proxy(_));
             if proxied && !session.as_mut().is_body_empty() {
                 // Held back in `request_body_filter` until they allow it.
-                ctx.gate = Some(BodyGate {
+                ctx.agents_mut().gate = Some(BodyGate {
                     agents: later.to_vec(),
                     want,
                     held: BytesMut::new(),
@@ -502,13 +395,15 @@ impl ProxyHttp for Zentinel {
                 content_type,
             } => actions::respond(session, *status, body, content_type.as_deref(), answer).await?,
             Action::Redirect { status, location } => {
-                let captures = serving.loaded.program().captures(found.route, &ctx.path);
+                let header = session.req_header();
+                let path = ctx.path(header);
+                let captures = serving.loaded.program().captures(found.route, path);
                 let location = render(
                     location,
                     &TemplateContext {
-                        host: &ctx.host,
-                        path: &ctx.path,
-                        query: session.req_header().uri.query(),
+                        host: ctx.host(header),
+                        path,
+                        query: header.uri.query(),
                         scheme: request::scheme(session),
                         request_id: ctx.request_id(),
                         captures: &captures,
@@ -521,12 +416,12 @@ impl ProxyHttp for Zentinel {
                 // A prefix route serves its files from the root without the
                 // prefix (`/static/app.css` under `path prefix "/static/"`
                 // is `ROOT/app.css`), like nginx's `alias`.
+                let path = ctx.path(session.req_header());
                 let relative = match &route.path {
-                    PathMatch::Prefix(prefix) => {
-                        ctx.path.strip_prefix(prefix.trim_end_matches('/')).unwrap_or(&ctx.path)
-                    }
-                    _ => ctx.path.as_str(),
-                };
+                    PathMatch::Prefix(prefix) => path.strip_prefix(prefix.trim_end_matches('/')).unwrap_or(path),
+                    _ => path,
+                }
+                .to_string();
                 // The root was made canonical at load; one created since
                 // is found now.
                 let root = match &serving.static_roots[found.route as usize] {
@@ -536,7 +431,7 @@ impl ProxyHttp for Zentinel {
                         Err(_) => return self.refuse(session, ctx, 404, "not found").await,
                     },
                 };
-                actions::serve_file(session, &root, relative, index.as_deref(), fallback.as_deref(), answer).await?
+                actions::serve_file(session, &root, &relative, index.as_deref(), fallback.as_deref(), answer).await?
             }
         };
         ctx.status = Some(status);
@@ -575,7 +470,7 @@ impl ProxyHttp for Zentinel {
                 }
             }
         }
-        if ctx.gate.as_ref().is_some_and(|g| !g.allowed) {
+        if ctx.closed_gate().is_some() {
             // Boxed: the agents' exchange would make every request's
             // future larger, and only a few requests have it.
             return Box::pin(self.hold_for_agents(session, body, end_of_stream, ctx)).await;
@@ -617,26 +512,28 @@ impl ProxyHttp for Zentinel {
                 "no server of the upstream is available",
             ));
         };
-        // Counted in flight from here until the request ends or moves on to
-        // another server (the previous attempt's count ends here).
-        ctx.server = Some((choice.index, choice.addr, InFlight::new(choice.state.clone())));
-        // A retry replays the body from the start: what the body gate held
-        // of the previous attempt is held again, not twice.
-        if let Some(gate) = ctx.gate.as_mut().filter(|g| !g.allowed) {
-            gate.held.clear();
-        }
-        ctx.tried.push(choice.index);
-        ctx.attempts += 1;
-        // A retry replays the body through `request_body_filter`.
-        ctx.body_bytes = 0;
-        serving.upstream_metrics[index].attempts.inc();
         let tls = upstream.tls.as_ref();
         // A name only TLS uses: plain HTTP sends the client's Host.
         let sni = match tls {
             Some(tls) => tls.sni.clone().unwrap_or_else(|| choice.state.host.clone()),
             None => String::new(),
         };
-        let mut peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
+        let peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
+        // Counted in flight from here until the request ends or moves on to
+        // another server (the previous attempt's count ends here).
+        ctx.server = Some((choice.index, choice.addr, InFlight::new(choice.state)));
+        // A retry replays the body from the start: what the body gate held
+        // of the previous attempt is held again, not twice.
+        if let Some(gate) = ctx.closed_gate() {
+            gate.held.clear();
+        }
+        // Fewer servers than `u32::MAX` in an upstream: a policy is a file.
+        ctx.tried.push(choice.index as u32);
+        ctx.attempts += 1;
+        // A retry replays the body through `request_body_filter`.
+        ctx.body_bytes = 0;
+        serving.upstream_metrics[index].attempts.inc();
+        let mut peer = peer;
         crate::upstream::set_timeouts(&mut peer.options, &upstream.timeouts, left);
         if let Some(tls) = tls {
             peer.options.verify_cert = tls.verify;
@@ -722,7 +619,7 @@ impl ProxyHttp for Zentinel {
 
         // Room for what is added below at once: the map of a request with
         // few headers would otherwise grow again for each (vendored patch).
-        request.reserve(4 + route_edit_count(ctx));
+        request.reserve(4 + ctx.request_edit_count());
         // None only without a client address (a Unix socket) or any line.
         if let Some(forwarded_for) = request::forwarded_for(request, request::client_ip(session)) {
             request::X_FORWARDED_FOR.set(request, forwarded_for)?;
@@ -750,9 +647,10 @@ impl ProxyHttp for Zentinel {
         };
         // The upstream receives the normalized path, after any rewrite.
         let query = request.uri.query();
+        let normalized = ctx.path(client_request);
         let path: std::borrow::Cow<'_, str> = match &route.modifiers.rewrite {
-            None => std::borrow::Cow::Borrowed(ctx.path.as_str()),
-            Some(Rewrite::Prefix { from, to }) => match ctx.path.strip_prefix(from.as_str()) {
+            None => std::borrow::Cow::Borrowed(normalized),
+            Some(Rewrite::Prefix { from, to }) => match normalized.strip_prefix(from.as_str()) {
                 Some(rest) if rest.is_empty() || rest.starts_with('/') || from.ends_with('/') => {
                     if rest.is_empty() && !to.ends_with('/') && to != "/" {
                         std::borrow::Cow::Borrowed(to.as_str())
@@ -764,15 +662,15 @@ impl ProxyHttp for Zentinel {
                         ))
                     }
                 }
-                _ => std::borrow::Cow::Borrowed(ctx.path.as_str()),
+                _ => std::borrow::Cow::Borrowed(normalized),
             },
             Some(Rewrite::Template(template)) => {
-                let captures = serving.loaded.program().captures(ctx.route.unwrap_or(0), &ctx.path);
+                let captures = serving.loaded.program().captures(ctx.route.unwrap_or(0), normalized);
                 std::borrow::Cow::Owned(render(
                     template,
                     &TemplateContext {
-                        host: &ctx.host,
-                        path: &ctx.path,
+                        host: ctx.host(client_request),
+                        path: normalized,
                         query,
                         scheme: request::scheme(session),
                         request_id: ctx.request_id(),
@@ -792,7 +690,8 @@ impl ProxyHttp for Zentinel {
                 .map_err(|e| Error::because(ErrorType::InternalError, "building the upstream path", e))?;
             request.set_uri(uri);
         }
-        for edit in route.modifiers.request_headers.iter().chain(&ctx.edits.request) {
+        let agent_edits = ctx.agents.as_ref().map_or(&[][..], |a| a.edits.request.as_slice());
+        for edit in route.modifiers.request_headers.iter().chain(agent_edits) {
             match edit.op {
                 zbin::model::HeaderOp::Set => {
                     request.insert_header(edit.name.clone(), edit.value.as_str())?;
@@ -867,7 +766,8 @@ impl ProxyHttp for Zentinel {
         } else {
             request::error_status(e)
         };
-        if let Some(refusal) = ctx.refusal.take().filter(|_| !written) {
+        let refusal = ctx.agents.as_mut().and_then(|a| a.refusal.take());
+        if let Some(refusal) = refusal.filter(|_| !written) {
             match self.write_refusal(session, ctx, &refusal).await {
                 Ok(status) => ctx.status = Some(status),
                 Err(_) => code = 0,
@@ -922,12 +822,8 @@ impl ProxyHttp for Zentinel {
             request_id: ctx.request_id(),
             client_ip: &client_ip,
             method: header.method.as_str(),
-            host: &ctx.host,
-            path: if ctx.path.is_empty() {
-                header.uri.path()
-            } else {
-                &ctx.path
-            },
+            host: ctx.host(header),
+            path: ctx.path(header),
             status,
             bytes: session.body_bytes_sent(),
             duration_ms: elapsed.as_secs_f64() * 1e3,

@@ -29,7 +29,9 @@ pub struct ServerState {
     pub addr: String,
     /// The host part, for SNI and `Host` on health checks.
     pub host: String,
-    /// Where to connect; `None` until a DNS name resolves.
+    /// Where to connect when the address is an IP address and port.
+    fixed: Option<SocketAddr>,
+    /// Where to connect for a DNS name; `None` until it resolves.
     resolved: ArcSwapOption<SocketAddr>,
     /// In rotation according to active health checks (true until a check
     /// says otherwise).
@@ -54,7 +56,8 @@ impl ServerState {
         ServerState {
             addr: addr.to_string(),
             host,
-            resolved: ArcSwapOption::new(addr.parse::<SocketAddr>().ok().map(Arc::new)),
+            fixed: addr.parse::<SocketAddr>().ok(),
+            resolved: ArcSwapOption::empty(),
             healthy: AtomicBool::new(true),
             active: AtomicUsize::new(0),
             failures: Mutex::new(Vec::new()),
@@ -65,12 +68,12 @@ impl ServerState {
 
     /// Whether the address is a DNS name (resolved by lookups).
     pub fn is_named(&self) -> bool {
-        self.addr.parse::<SocketAddr>().is_err()
+        self.fixed.is_none()
     }
 
     /// Where to connect, if known.
     pub fn resolved(&self) -> Option<SocketAddr> {
-        self.resolved.load().as_deref().copied()
+        self.fixed.or_else(|| self.resolved.load().as_deref().copied())
     }
 
     /// Records the result of a lookup; a failed one keeps the last good
@@ -218,7 +221,7 @@ impl Pools {
         let ejected_until = state.ejected_until.load(Ordering::Relaxed);
         state.healthy.load(Ordering::Relaxed)
             && (ejected_until == 0 || ejected_until <= self.now_ms())
-            && state.resolved.load().is_some()
+            && (state.fixed.is_some() || state.resolved.load().is_some())
     }
 
     /// Records a failed attempt; ejects the server when `passive` says so.
@@ -248,17 +251,11 @@ impl Pools {
     /// server not `tried` yet, a backup before a primary that already
     /// failed this request (as nginx's `proxy_next_upstream` does), and to a
     /// tried one only when nothing else is left. `key` feeds `ketama`.
-    pub fn choose(
-        &self,
-        upstream: &Upstream,
-        runtime: &UpstreamRuntime,
-        key: &[u8],
-        tried: &[usize],
-    ) -> Option<Choice> {
+    pub fn choose(&self, upstream: &Upstream, runtime: &UpstreamRuntime, key: &[u8], tried: &[u32]) -> Option<Choice> {
         let states = &runtime.servers;
         let usable = |i: usize, backup: bool, retry_tried: bool| {
             upstream.servers[i].backup == backup
-                && tried.contains(&i) == retry_tried
+                && tried.contains(&(i as u32)) == retry_tried
                 && self.available(&states[i])
                 && upstream
                     .max_connections
@@ -277,35 +274,39 @@ impl Pools {
             .find(|tier| !tier.is_empty())?;
         let candidates = || tier.iter().copied();
         let weight = |i: usize| u64::from(upstream.servers[i].weight.max(1));
-        let index = match &upstream.balance {
-            Balance::RoundRobin => {
-                let total: u64 = candidates().map(weight).sum();
-                let mut tick = runtime.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total.max(1);
-                candidates().find(|&i| {
-                    if tick < weight(i) {
-                        true
-                    } else {
-                        tick -= weight(i);
-                        false
-                    }
-                })?
-            }
-            Balance::LeastConn => {
-                candidates().min_by_key(|&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))?
-            }
-            Balance::Random => weighted_random(candidates(), weight)?,
-            Balance::PowerOfTwoChoices => {
-                let a = weighted_random(candidates(), weight)?;
-                let b = weighted_random(candidates(), weight)?;
-                let load = |i: usize| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i);
-                if load(b) < load(a) {
-                    b
-                } else {
-                    a
+        let index = if let [only] = tier[..] {
+            // One server to choose from, whatever the balancing.
+            only
+        } else {
+            match &upstream.balance {
+                Balance::RoundRobin => {
+                    let total: u64 = candidates().map(weight).sum();
+                    let mut tick = runtime.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total.max(1);
+                    candidates().find(|&i| {
+                        if tick < weight(i) {
+                            true
+                        } else {
+                            tick -= weight(i);
+                            false
+                        }
+                    })?
                 }
-            }
-            Balance::KetamaClientIp | Balance::KetamaHeader(_) => {
-                zbin::balance::pick(&upstream.servers, key, |i| tier.contains(&i))?
+                Balance::LeastConn => candidates()
+                    .min_by_key(|&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))?,
+                Balance::Random => weighted_random(candidates(), weight)?,
+                Balance::PowerOfTwoChoices => {
+                    let a = weighted_random(candidates(), weight)?;
+                    let b = weighted_random(candidates(), weight)?;
+                    let load = |i: usize| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i);
+                    if load(b) < load(a) {
+                        b
+                    } else {
+                        a
+                    }
+                }
+                Balance::KetamaClientIp | Balance::KetamaHeader(_) => {
+                    zbin::balance::pick(&upstream.servers, key, |i| tier.contains(&i))?
+                }
             }
         };
         Some(Choice {

@@ -6,7 +6,11 @@
 //! decoded, other escapes keep their encoding with uppercase hex, `.` and
 //! `..` segments are resolved (never above the root), and runs of `/`
 //! become one. An encoded `/`, a NUL byte or a bad escape is refused.
+//!
+//! Most requests are normal already: both functions then borrow what they
+//! were given (a slice of it), and copy only what they change.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a path was refused; the runtime answers `400` for every one.
@@ -55,14 +59,15 @@ pub fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
     Some(hex_value(hi)? * 16 + hex_value(lo)?)
 }
 
-/// Normalizes the path part of a request target (no query string).
-pub fn normalize_path(raw: &str) -> Result<String, PathError> {
+/// Normalizes the path part of a request target (no query string):
+/// `raw` itself when it is normal already.
+pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     // Most paths are normal already: one scan says so, and they are kept
     // as they are (this runs for every request).
     if is_normal(raw.as_bytes()) {
-        return Ok(raw.to_string());
+        return Ok(Cow::Borrowed(raw));
     }
-    normalize_path_fully(raw)
+    normalize_path_fully(raw).map(Cow::Owned)
 }
 
 /// Whether `normalize_path` returns `raw` as it is: absolute, without an
@@ -159,8 +164,9 @@ fn utf8_len(first: u8) -> usize {
 }
 
 /// Normalizes a request host: lowercase, without port or trailing dot.
-/// `[::1]:8080` becomes `[::1]`.
-pub fn normalize_host(raw: &str) -> String {
+/// `[::1]:8080` becomes `[::1]`. A host already in lowercase is a slice of
+/// `raw`.
+pub fn normalize_host(raw: &str) -> Cow<'_, str> {
     let host = if raw.starts_with('[') {
         match raw.find(']') {
             Some(end) => &raw[..=end],
@@ -173,7 +179,11 @@ pub fn normalize_host(raw: &str) -> String {
         }
     };
     let host = host.strip_suffix('.').unwrap_or(host);
-    host.to_ascii_lowercase()
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 /// A regex (policy dialect, matched whole) for every path that
@@ -256,6 +266,19 @@ mod tests {
         assert_eq!(normalize_host("[::1]:80"), "[::1]");
     }
 
+    #[test]
+    fn what_is_normal_already_is_borrowed() {
+        let raw = "example.com:8080";
+        let Cow::Borrowed(host) = normalize_host(raw) else {
+            panic!("a lowercase host is not copied");
+        };
+        assert_eq!(host, "example.com");
+        assert_eq!(host.as_ptr(), raw.as_ptr());
+        assert!(matches!(normalize_host("Example.com"), Cow::Owned(_)));
+        assert!(matches!(normalize_path("/a/b/"), Ok(Cow::Borrowed("/a/b/"))));
+        assert!(matches!(normalize_path("/a//b"), Ok(Cow::Owned(_))));
+    }
+
     mod languages {
         use super::super::*;
         use proptest::prelude::*;
@@ -324,7 +347,7 @@ mod tests {
             fn every_normalized_path_is_in_the_language(parts in path_parts()) {
                 let raw = format!("/{}", parts.concat());
                 if let Ok(path) = normalize_path(&raw) {
-                    prop_assert!(PATHS.is_match(&path), "{} -> {}", raw, path);
+                    prop_assert!(PATHS.is_match(path.as_bytes()), "{} -> {}", raw, path);
                 }
             }
 
@@ -336,13 +359,13 @@ mod tests {
                 absolute in proptest::bool::weighted(0.95),
             ) {
                 let raw = format!("{}{}", if absolute { "/" } else { "" }, parts.concat());
-                prop_assert_eq!(normalize_path(&raw), normalize_path_fully(&raw), "{}", raw);
+                prop_assert_eq!(normalize_path(&raw).map(Cow::into_owned), normalize_path_fully(&raw), "{}", raw);
             }
 
             #[test]
             fn every_normalized_host_is_in_the_language(raw in "\\PC{0,20}") {
                 let host = normalize_host(&raw);
-                prop_assert!(HOSTS.is_match(&host), "{} -> {}", raw, host);
+                prop_assert!(HOSTS.is_match(host.as_bytes()), "{} -> {}", raw, host);
             }
         }
     }

@@ -446,7 +446,7 @@ impl Checker<'_> {
         }
         let encoded = percent_encode_non_ascii(written);
         match zbin::normalize::normalize_path(&encoded) {
-            Ok(normal) if normal == written => Some(normal),
+            Ok(normal) if normal == written => Some(normal.into_owned()),
             Ok(normal) => {
                 self.report(
                     Diagnostic::new(
