@@ -170,16 +170,17 @@ impl Zentinel {
                 "an agent refused the request",
             ));
         }
-        let agents = ctx.agents.get_or_insert_with(Default::default);
+        let request_id = ctx.request_id.clone();
+        let agents = ctx.agents_mut();
         if agents.edits.request.len() > request_edits {
             // Not applied to a retry either: every attempt is the same request.
             agents.edits.request.truncate(request_edits);
             log::warn!(
                 "request {}: edits to the upstream request from agents that read the body come after it was sent; ignored",
-                request::request_id_str(&ctx.request_id)
+                request::request_id_str(&request_id)
             );
         }
-        if let Some(gate) = ctx.agents_mut().gate.as_mut() {
+        if let Some(gate) = agents.gate.as_mut() {
             gate.allowed = true;
         }
         // What was held goes on; at the end, nothing held is no chunk at all.
