@@ -28,26 +28,9 @@ WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 ORIGIN=19110; ZENTINEL=19111; BARE=19112
 
-cat > "$WORK/origin.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/origin.pid; error_log $WORK/origin.err;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; location / { return 200 "hello, world\n"; } } }
-CONF
-nginx -c "$WORK/origin.conf" -p "$WORK" &
-
-cat > "$WORK/bench.zen" <<ZEN
-listen "127.0.0.1:$ZENTINEL"
-
-upstream origin {
-    server "127.0.0.1:$ORIGIN"
-}
-
-route all {
-    proxy origin
-}
-ZEN
-./target/release/zenc build "$WORK/bench.zen" -o "$WORK/bench.zbin" >/dev/null
+. bench/setup.sh
+start_origin $ORIGIN
+build_policy bench $ZENTINEL $ORIGIN
 
 # One keep-alive connection, N requests in turn, each answer read whole.
 cat > "$WORK/client.py" <<'PY'

@@ -48,36 +48,18 @@ WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 ORIGIN=19100; ZENTINEL=19101; BARE=19102; NGINX=19103; HAPROXY=19104; ZLOG=19105
 
-# The origin: nginx answering 200 with 13 bytes, one worker.
-cat > "$WORK/origin.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/origin.pid; error_log $WORK/origin.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; location / { return 200 "hello, world\n"; } } }
-CONF
-$ON_LOAD_CPUS nginx -c "$WORK/origin.conf" -p "$WORK" &
+. bench/setup.sh
+start_origin $ORIGIN $ON_LOAD_CPUS
 
 # zentinel: one route, one upstream, one worker.
-cat > "$WORK/bench.zen" <<ZEN
-listen "127.0.0.1:$ZENTINEL"
-
-upstream origin {
-    server "127.0.0.1:$ORIGIN"
-}
-
-route all {
-    proxy origin
-}
-ZEN
-./target/release/zenc build "$WORK/bench.zen" -o "$WORK/bench.zbin" >/dev/null
+build_policy bench $ZENTINEL $ORIGIN
 # Like nginx and HAProxy here, zentinel logs nothing...
 $ON_PROXY_CPU ./target/release/zentinel run "$WORK/bench.zbin" --threads 1 --access-log off \
     --upgrade-sock "$WORK/z.sock" 2>/dev/null &
 ZENTINEL_PID=$!
 # ...and a second one writes its JSON access log (to /dev/null), to show
 # what the log costs.
-sed "s/127.0.0.1:$ZENTINEL/127.0.0.1:$ZLOG/" "$WORK/bench.zen" > "$WORK/bench-log.zen"
-./target/release/zenc build "$WORK/bench-log.zen" -o "$WORK/bench-log.zbin" >/dev/null
+build_policy bench-log $ZLOG $ORIGIN
 $ON_PROXY_CPU ./target/release/zentinel run "$WORK/bench-log.zbin" --threads 1 --access-log /dev/null \
     --upgrade-sock "$WORK/zlog.sock" 2>/dev/null &
 ZLOG_PID=$!
