@@ -49,7 +49,12 @@ impl Normal {
     /// The normalized string, given the raw one it was made from.
     pub fn get<'a>(&'a self, raw: &'a str) -> &'a str {
         match self {
-            Normal::Raw(range) => raw.get(range.clone()).unwrap_or_default(),
+            Normal::Raw(range) => {
+                // The request a range was taken from is not changed after
+                // routing (Pingora edits a copy for the upstream).
+                debug_assert!(raw.get(range.clone()).is_some(), "{range:?} of {raw:?}");
+                raw.get(range.clone()).unwrap_or_default()
+            }
             Normal::Owned(owned) => owned,
         }
     }

@@ -274,9 +274,10 @@ impl Pools {
             .find(|tier| !tier.is_empty())?;
         let candidates = || tier.iter().copied();
         let weight = |i: usize| u64::from(upstream.servers[i].weight.max(1));
-        let index = if let [only] = tier[..] {
-            // One server to choose from, whatever the balancing.
-            only
+        let index = if let (1, [only]) = (upstream.servers.len(), &tier[..]) {
+            // An upstream of one server: nothing to balance (with more, a
+            // round-robin cursor moves on even while only one is left).
+            *only
         } else {
             match &upstream.balance {
                 Balance::RoundRobin => {
@@ -391,6 +392,22 @@ mod tests {
             .map(|_| pools.choose(&up, &runtime, b"", &[]).unwrap().index)
             .collect();
         assert_eq!(picks, [0, 0, 0, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn round_robin_moves_on_when_only_one_server_is_left_to_choose() {
+        let pools = Pools::default();
+        let up = upstream(
+            Balance::RoundRobin,
+            &[("127.0.0.1:1", 1, false), ("127.0.0.1:2", 1, false)],
+        );
+        let runtime = pools.runtime(&up);
+        assert_eq!(pools.choose(&up, &runtime, b"", &[]).unwrap().index, 0);
+        // The retry of that request has one server left...
+        assert_eq!(pools.choose(&up, &runtime, b"", &[0]).unwrap().index, 1);
+        // ...and the rotation goes on from there, as if it had two.
+        assert_eq!(pools.choose(&up, &runtime, b"", &[]).unwrap().index, 0);
+        assert_eq!(pools.choose(&up, &runtime, b"", &[]).unwrap().index, 1);
     }
 
     #[test]

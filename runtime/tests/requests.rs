@@ -53,6 +53,25 @@ fn hop_by_hop_headers_stop_at_zentinel() {
     }
     assert_eq!(r.header("x-kept"), Some("yes"));
     assert_eq!(r.header("connection"), Some("close"));
+
+    // The origin's `connection` is its own: an origin that closes does
+    // not close a keep-alive client, which gets one `connection` line.
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for _ in 0..2 {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nx-origin-reply: connection: close\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut client).expect("an answer on the kept connection");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let lines: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("connection"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(lines, ["keep-alive"], "{:?}", r.headers);
+    }
 }
 
 #[test]
