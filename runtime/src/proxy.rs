@@ -519,7 +519,12 @@ impl ProxyHttp for Zentinel {
             Some(tls) => tls.sni.clone().unwrap_or_else(|| choice.state.host.clone()),
             None => String::new(),
         };
-        let peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
+        let mut peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
+        crate::upstream::set_timeouts(&mut peer.options, &upstream.timeouts, left);
+        if let Some(tls) = tls {
+            peer.options.verify_cert = tls.verify;
+            peer.options.verify_hostname = tls.verify;
+        }
         // Counted in flight from here until the request ends or moves on to
         // another server (the previous attempt's count ends here).
         ctx.server = Some((choice.index, choice.addr, InFlight::new(choice.state)));
@@ -534,12 +539,6 @@ impl ProxyHttp for Zentinel {
         // A retry replays the body through `request_body_filter`.
         ctx.body_bytes = 0;
         serving.upstream_metrics[index].attempts.inc();
-        let mut peer = peer;
-        crate::upstream::set_timeouts(&mut peer.options, &upstream.timeouts, left);
-        if let Some(tls) = tls {
-            peer.options.verify_cert = tls.verify;
-            peer.options.verify_hostname = tls.verify;
-        }
         Ok(Box::new(peer))
     }
 

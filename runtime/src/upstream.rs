@@ -221,7 +221,7 @@ impl Pools {
         let ejected_until = state.ejected_until.load(Ordering::Relaxed);
         state.healthy.load(Ordering::Relaxed)
             && (ejected_until == 0 || ejected_until <= self.now_ms())
-            && (state.fixed.is_some() || state.resolved.load().is_some())
+            && state.resolved().is_some()
     }
 
     /// Records a failed attempt; ejects the server when `passive` says so.
@@ -274,40 +274,35 @@ impl Pools {
             .find(|tier| !tier.is_empty())?;
         let candidates = || tier.iter().copied();
         let weight = |i: usize| u64::from(upstream.servers[i].weight.max(1));
-        let index = if let (1, [only]) = (upstream.servers.len(), &tier[..]) {
-            // An upstream of one server: nothing to balance (with more, a
-            // round-robin cursor moves on even while only one is left).
-            *only
-        } else {
-            match &upstream.balance {
-                Balance::RoundRobin => {
-                    let total: u64 = candidates().map(weight).sum();
-                    let mut tick = runtime.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total.max(1);
-                    candidates().find(|&i| {
-                        if tick < weight(i) {
-                            true
-                        } else {
-                            tick -= weight(i);
-                            false
-                        }
-                    })?
-                }
-                Balance::LeastConn => candidates()
-                    .min_by_key(|&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))?,
-                Balance::Random => weighted_random(candidates(), weight)?,
-                Balance::PowerOfTwoChoices => {
-                    let a = weighted_random(candidates(), weight)?;
-                    let b = weighted_random(candidates(), weight)?;
-                    let load = |i: usize| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i);
-                    if load(b) < load(a) {
-                        b
+        let index = match &upstream.balance {
+            Balance::RoundRobin => {
+                let total: u64 = candidates().map(weight).sum();
+                let mut tick = runtime.cursor.fetch_add(1, Ordering::Relaxed) as u64 % total.max(1);
+                candidates().find(|&i| {
+                    if tick < weight(i) {
+                        true
                     } else {
-                        a
+                        tick -= weight(i);
+                        false
                     }
+                })?
+            }
+            Balance::LeastConn => {
+                candidates().min_by_key(|&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))?
+            }
+            Balance::Random => weighted_random(candidates(), weight)?,
+            Balance::PowerOfTwoChoices => {
+                let a = weighted_random(candidates(), weight)?;
+                let b = weighted_random(candidates(), weight)?;
+                let load = |i: usize| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i);
+                if load(b) < load(a) {
+                    b
+                } else {
+                    a
                 }
-                Balance::KetamaClientIp | Balance::KetamaHeader(_) => {
-                    zbin::balance::pick(&upstream.servers, key, |i| tier.contains(&i))?
-                }
+            }
+            Balance::KetamaClientIp | Balance::KetamaHeader(_) => {
+                zbin::balance::pick(&upstream.servers, key, |i| tier.contains(&i))?
             }
         };
         Some(Choice {
