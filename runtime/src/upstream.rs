@@ -274,6 +274,8 @@ impl Pools {
             .find(|tier| !tier.is_empty())?;
         let candidates = || tier.iter().copied();
         let weight = |i: usize| u64::from(upstream.servers[i].weight.max(1));
+        // Requests in flight per unit of weight.
+        let load = |i: usize| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i);
         let index = match &upstream.balance {
             Balance::RoundRobin => {
                 let total: u64 = candidates().map(weight).sum();
@@ -287,14 +289,11 @@ impl Pools {
                     }
                 })?
             }
-            Balance::LeastConn => {
-                candidates().min_by_key(|&i| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i))?
-            }
+            Balance::LeastConn => candidates().min_by_key(|&i| load(i))?,
             Balance::Random => weighted_random(candidates(), weight)?,
             Balance::PowerOfTwoChoices => {
                 let a = weighted_random(candidates(), weight)?;
                 let b = weighted_random(candidates(), weight)?;
-                let load = |i: usize| (states[i].active.load(Ordering::Relaxed) as u64 * 1000) / weight(i);
                 if load(b) < load(a) {
                     b
                 } else {
