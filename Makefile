@@ -29,6 +29,7 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
+	$(CARGO) test -p pingora-http
 	$(MAKE) check-examples
 
 check-examples:

@@ -617,9 +617,10 @@ impl ProxyHttp for Zentinel {
         // RFC 9110 and those `connection` names) from the upstream request,
         // and put `connection` and `upgrade` back for a WebSocket upgrade.
 
-        // Room for what is added below at once: the map of a request with
-        // few headers would otherwise grow again for each (vendored patch).
-        request.reserve(4 + ctx.request_edit_count());
+        // Room for the edits at once: the map of a request with few headers
+        // would otherwise grow again for each (vendored patch). The
+        // forwarding headers and the id need none: they are kept apart.
+        request.reserve(ctx.request_edit_count());
         // None only without a client address (a Unix socket) or any line.
         if let Some(forwarded_for) = request::forwarded_for(request, request::client_ip(session)) {
             request::X_FORWARDED_FOR.set(request, forwarded_for)?;

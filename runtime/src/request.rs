@@ -49,7 +49,10 @@ impl Added {
 
     /// Sets the header on a request (replacing any the client sent). Its
     /// name is neither parsed nor copied, as Pingora's `insert_header`
-    /// would for each request (vendored `insert_known_header`).
+    /// would for each request, and it is kept out of the header maps, which
+    /// would grow to take it (vendored `insert_known_header`): `headers`
+    /// does not show it, but the edits of `request_headers` and agents see
+    /// it as any other header.
     pub fn set(&self, request: &mut RequestHeader, value: HeaderValue) -> pingora_error::Result<()> {
         request.insert_known_header(self.name.clone(), self.wire, value)
     }
@@ -386,13 +389,20 @@ mod tests {
         request.header_to_h1_wire(&mut wire);
         assert_eq!(
             String::from_utf8(wire).unwrap(),
-            "X-Request-Id: ours\r\nAccept: */*\r\nX-Forwarded-Proto: https\r\n"
+            "Accept: */*\r\nX-Request-Id: ours\r\nX-Forwarded-Proto: https\r\n",
+            "the client's value is gone; ours follow the client's headers"
         );
         let mut answer = ResponseHeader::build(200, None).unwrap();
+        answer.append_header("X-Request-Id", "from-the-origin").unwrap();
         X_REQUEST_ID
             .set_on_answer(&mut answer, HeaderValue::from_static("ours"))
             .unwrap();
-        assert_eq!(answer.headers["x-request-id"], "ours");
+        // Kept apart from the map until written (or made into parts, for
+        // HTTP/2).
+        assert!(answer.headers.get("x-request-id").is_none());
+        let parts = answer.as_owned_parts();
+        let ids: Vec<_> = parts.headers.get_all("x-request-id").iter().collect();
+        assert_eq!(ids, ["ours"]);
     }
 
     #[test]

@@ -90,6 +90,104 @@ route api {
     assert_eq!(line["attempts"], 1);
 }
 
+/// The header lines an echoing origin received.
+fn head_lines(seen: &serde_json::Value) -> Vec<String> {
+    seen["head"]
+        .as_array()
+        .expect("the origin echoes its head")
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The lines of `head` naming `name` (any case).
+fn lines_of<'a>(head: &'a [String], name: &str) -> Vec<&'a str> {
+    head.iter()
+        .filter(|l| l.split_once(':').is_some_and(|(n, _)| n.eq_ignore_ascii_case(name)))
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn forwarding_headers_replace_the_clients_and_edits_of_them_win() {
+    let origin = Origin::start("one", Behavior::Echo);
+    let policy = upstream("app", &[&origin], "")
+        + r#"
+route edited {
+    path prefix "/edited"
+    proxy app
+    request_headers {
+        set "x-forwarded-proto" "https"
+        remove "x-forwarded-host"
+        add "x-forwarded-for" "192.0.2.1"
+        add "x-request-id" "second"
+    }
+    response_headers { set "x-request-id" "fixed" }
+}
+
+route removed {
+    path prefix "/removed"
+    proxy app
+    request_headers { remove "x-request-id" }
+    response_headers { remove "x-request-id" }
+}
+
+route plain {
+    proxy app
+}
+"#;
+    let proxy = Proxy::start(&policy);
+    let client = [
+        ("host", "shop.example.com"),
+        ("x-forwarded-for", "10.0.0.9"),
+        ("X-Forwarded-Proto", "ftp"),
+        ("x-forwarded-host", "elsewhere.example"),
+        ("x-request-id", "abc"),
+        ("x-after", "kept"),
+    ];
+    // Each forwarding header is written once, in its usual case, on a
+    // line of its own; the client's values are replaced, not repeated.
+    let r = send(proxy.port, "GET", "/", &client, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = head_lines(&r.json());
+    assert_eq!(
+        lines_of(&head, "x-forwarded-for"),
+        ["X-Forwarded-For: 10.0.0.9, 127.0.0.1"]
+    );
+    assert_eq!(lines_of(&head, "x-forwarded-proto"), ["X-Forwarded-Proto: http"]);
+    assert_eq!(
+        lines_of(&head, "x-forwarded-host"),
+        ["X-Forwarded-Host: shop.example.com"]
+    );
+    assert_eq!(lines_of(&head, "x-request-id"), ["X-Request-Id: abc"]);
+    assert_eq!(lines_of(&head, "x-after"), ["x-after: kept"]);
+    assert!(head.iter().all(|l| l.contains(": ")), "{head:?}");
+    assert_eq!(r.header("x-request-id"), Some("abc"));
+
+    // The route's edits see the forwarding headers as any other header.
+    let r = send(proxy.port, "GET", "/edited", &client, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = head_lines(&r.json());
+    assert_eq!(lines_of(&head, "x-forwarded-proto"), ["x-forwarded-proto: https"]);
+    assert!(lines_of(&head, "x-forwarded-host").is_empty(), "{head:?}");
+    assert_eq!(
+        lines_of(&head, "x-forwarded-for"),
+        ["X-Forwarded-For: 10.0.0.9, 127.0.0.1", "x-forwarded-for: 192.0.2.1"]
+    );
+    assert_eq!(
+        lines_of(&head, "x-request-id"),
+        ["X-Request-Id: abc", "x-request-id: second"]
+    );
+    assert_eq!(r.header("x-request-id"), Some("fixed"), "the answer's edit wins");
+
+    let r = send(proxy.port, "GET", "/removed", &client, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = head_lines(&r.json());
+    assert!(lines_of(&head, "x-request-id").is_empty(), "{head:?}");
+    assert_eq!(lines_of(&head, "x-forwarded-proto"), ["X-Forwarded-Proto: http"]);
+    assert_eq!(r.header("x-request-id"), None);
+}
+
 #[test]
 fn dead_upstream_is_502_slow_is_504_none_healthy_is_503() {
     let dead = free_port();

@@ -418,6 +418,8 @@ fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
             "method": method,
             "target": target,
             "headers": headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+            // The header lines as they arrived, case and order kept.
+            "head": head.split("\r\n").skip(1).collect::<Vec<_>>(),
             "body_bytes": body.len(),
         })
         .to_string();
