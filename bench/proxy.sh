@@ -2,9 +2,10 @@
 # Proxy throughput and latency on loopback: zentinel, a bare Pingora proxy
 # (the ceiling for anything on Pingora), nginx and HAProxy, one worker
 # each, the same origin (nginx returning a small body), wrk -t1 -c32.
-# Interleaved rounds; the median of each is reported, because a shared
-# machine drifts between runs, with the CPU time each proxy spent a
-# request (user + system, from /proc).
+# Interleaved rounds, every other one in reverse order; the median of each
+# figure is reported, because a shared machine drifts between runs, with
+# the CPU time each proxy spent a request (user + system, from /proc), and
+# the median of zentinel's round-by-round ratios to bare Pingora.
 # Every proxy runs on the last CPU and wrk and the origin on the others,
 # so that each proxy has a core of its own and nothing else on it; PIN=0
 # leaves placement to the scheduler.
@@ -129,12 +130,21 @@ run() { # name port pid: one measurement, appended to $WORK/runs
 to_us() { sed -E 's/([0-9.]+)us/\1/; s/([0-9.]+)ms/\1*1000/; s/([0-9.]+)s$/\1*1000000/' | bc -l; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "wrk -t1 -c$CONNECTIONS -d${SECONDS_PER_RUN}s x $ROUNDS rounds, one worker each, $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); $PLACEMENT"
+# The machine's speed drifts in phases of tens of seconds, so zentinel and
+# bare Pingora run back to back, and every other round runs in reverse
+# order (ABBA): a drift within a pair of rounds favours neither.
 for round in $(seq "$ROUNDS"); do
-    run zentinel $ZENTINEL $ZENTINEL_PID
-    run z+log $ZLOG $ZLOG_PID
-    run pingora $BARE $BARE_PID
-    run nginx $NGINX $NGINX_PID
-    run haproxy $HAPROXY $HAPROXY_PID
+    order="zentinel pingora z+log nginx haproxy"
+    if [ $((round % 2)) = 0 ]; then order="haproxy nginx z+log pingora zentinel"; fi
+    for name in $order; do
+        case $name in
+            zentinel) run zentinel $ZENTINEL $ZENTINEL_PID ;;
+            pingora) run pingora $BARE $BARE_PID ;;
+            z+log) run z+log $ZLOG $ZLOG_PID ;;
+            nginx) run nginx $NGINX $NGINX_PID ;;
+            haproxy) run haproxy $HAPROXY $HAPROXY_PID ;;
+        esac
+    done
 done
 printf "%-10s %12s %10s %10s %12s   (median of %s)\n" proxy "requests/s" "p50 us" "p99 us" "CPU us/req" "$ROUNDS"
 for name in zentinel z+log pingora nginx haproxy; do
@@ -151,6 +161,20 @@ awk 'NR==FNR {if ($1=="zentinel") {z=$2; zp=$3; zc=$4}; next} $1!="zentinel" {pr
 echo -n "zentinel / pingora requests/s, round by round:"
 paste <(awk '$1=="zentinel" {print $2}' "$WORK/runs") <(awk '$1=="pingora" {print $2}' "$WORK/runs") |
     awk '{printf " %.2f", $1 / $2} END {print ""}'
+# The median of those paired ratios, for requests/s, p99 and CPU a request:
+# less moved by drift than the ratio of the medians above.
+paired() { # column
+    paste <(awk '$1=="zentinel"' "$WORK/runs") <(awk '$1=="pingora"' "$WORK/runs") |
+        while read -r _ zr _ zp zc _ pr _ pp pc; do
+            case $1 in
+                rps) echo "$zr / $pr" | bc -l ;;
+                p99) echo "($(to_us <<<"$zp")) / ($(to_us <<<"$pp"))" | bc -l ;;
+                cpu) echo "$zc / $pc" | bc -l ;;
+            esac
+        done | median
+}
+printf "zentinel / pingora, median of the rounds' ratios: requests/s %.2fx, p99 %.2fx, CPU a request %.2fx\n" \
+    "$(paired rps)" "$(paired p99)" "$(paired cpu)"
 cat "$WORK/runs" > /tmp/zentinel-proxy-bench-runs.txt
 echo
 python3 bench/idle.py "$IDLE" "zentinel:$ZENTINEL:$ZENTINEL_PID" "pingora:$BARE:$BARE_PID" \
