@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
@@ -520,6 +520,10 @@ impl ProxyHttp for Zentinel {
             None => String::new(),
         };
         let mut peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
+        // `upstream_request_filter` strips the client's hop-by-hop headers
+        // by Pingora's rules, in one pass instead of Pingora's thirteen
+        // lookups (`request::strip_request_hop_by_hop`).
+        peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::preserve();
         crate::upstream::set_timeouts(&mut peer.options, &upstream.timeouts, left);
         if let Some(tls) = tls {
             peer.options.verify_cert = tls.verify;
@@ -613,9 +617,9 @@ impl ProxyHttp for Zentinel {
         request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // Pingora has already removed every hop-by-hop header (those of
-        // RFC 9110 and those `connection` names) from the upstream request,
-        // and put `connection` and `upgrade` back for a WebSocket upgrade.
+        // First, so that the edits below may set any header: Pingora's own
+        // pass is off for zentinel's peers (`upstream_peer`).
+        request::strip_request_hop_by_hop(request, session.req_header().version == http::Version::HTTP_11)?;
 
         // Room for the edits at once: the map of a request with few headers
         // would otherwise grow again for each (vendored patch). The

@@ -30,13 +30,22 @@ fn hop_by_hop_headers_stop_at_zentinel() {
             ("keep-alive", "timeout=5"),
             ("proxy-connection", "keep-alive"),
             ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("proxy-authorization", "Basic eDp5"),
             ("x-kept", "end to end"),
         ],
         b"",
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let headers = &r.json()["headers"];
-    for gone in ["x-private", "keep-alive", "proxy-connection", "te"] {
+    for gone in [
+        "x-private",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "proxy-authorization",
+    ] {
         assert!(headers.get(gone).is_none(), "`{gone}` reached the origin: {headers}");
     }
     assert_eq!(headers["x-kept"], "end to end");
@@ -71,6 +80,61 @@ fn hop_by_hop_headers_stop_at_zentinel() {
             .map(|(_, v)| v.as_str())
             .collect();
         assert_eq!(lines, ["keep-alive"], "{:?}", r.headers);
+    }
+}
+
+#[test]
+fn a_connection_line_cannot_remove_what_zentinel_forwards() {
+    let origin = Origin::start("o", Behavior::Echo);
+    let policy = upstream("app", &origin) + "route a {\n    proxy app\n}\n";
+    let proxy = Proxy::start(&policy);
+    // Nominating a header zentinel forwards, a pseudo-header, something
+    // that is not a name, or ten names (`send` adds `close`): 400, and the
+    // origin sees nothing.
+    let ten = "a, b, c, d, e, f, g, h, i";
+    for refused in [
+        "x-forwarded-for",
+        "Host",
+        "X-Forwarded-Proto",
+        ":authority",
+        "\"x-private\"",
+        ten,
+    ] {
+        let r = send(proxy.port, "GET", "/", &[("connection", refused)], b"");
+        assert_eq!(r.status, 400, "connection: {refused}: {}", r.text());
+    }
+    assert_eq!(origin.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Nine pass, and go no further.
+    let nine = "a, b, c, d, e, f, g, h";
+    let r = send(
+        proxy.port,
+        "GET",
+        "/",
+        &[("connection", nine), ("a", "1"), ("h", "8"), ("i", "9")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = &r.json()["headers"];
+    assert!(headers.get("a").is_none() && headers.get("h").is_none(), "{headers}");
+    assert_eq!(headers["i"], "9");
+
+    // An upgrade to anything but WebSocket is dropped: the origin answers
+    // plain HTTP/1.1.
+    let r = send(
+        proxy.port,
+        "GET",
+        "/",
+        &[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQAoAAAAAIAAAAA"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = &r.json()["headers"];
+    for gone in ["upgrade", "http2-settings", "connection"] {
+        assert!(headers.get(gone).is_none(), "`{gone}` reached the origin: {headers}");
     }
 }
 

@@ -185,7 +185,8 @@ pub enum Behavior {
     Status(u16),
     /// The head at once, then a 20-byte body a byte every `Duration`.
     Trickle(Duration),
-    /// `101 Switching Protocols` to an upgrade, then every byte echoed.
+    /// `101 Switching Protocols` to a WebSocket upgrade, then every byte
+    /// echoed; `400` to any other request.
     Upgrade,
     /// This status as soon as the head arrives, before any body is read,
     /// then the connection closed.
@@ -393,6 +394,19 @@ fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
                 return;
             }
             Behavior::Upgrade => {
+                // Only what asks for a WebSocket upgrade gets one, as a
+                // WebSocket server would: proof that the upgrade reached it.
+                let has = |name: &str, token: &str| {
+                    headers
+                        .iter()
+                        .any(|(k, v)| k == name && v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+                };
+                if !(has("connection", "upgrade") && has("upgrade", "websocket")) {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 10\r\nconnection: close\r\n\r\nno upgrade",
+                    );
+                    return;
+                }
                 let _ = stream.write_all(
                     b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
                 );
