@@ -57,6 +57,16 @@ impl Added {
         request.insert_known_header(self.name.clone(), self.wire, value)
     }
 
+    /// `set`, on a request that may hold the header (`held`) or is known
+    /// not to: then no map is searched for the client's lines.
+    pub fn put(&self, request: &mut RequestHeader, value: HeaderValue, held: bool) -> pingora_error::Result<()> {
+        if held {
+            return self.set(request, value);
+        }
+        request.append_known_header(self.name.clone(), self.wire, value);
+        Ok(())
+    }
+
     /// Sets the header on an answer.
     pub fn set_on_answer(&self, response: &mut ResponseHeader, value: HeaderValue) -> pingora_error::Result<()> {
         response.insert_known_header(self.name.clone(), self.wire, value)
@@ -193,8 +203,19 @@ fn bad_connection(why: &'static str) -> Box<Error> {
     Error::explain(ErrorType::InvalidHTTPHeader, why).into_down()
 }
 
+/// Whether zentinel sets a header of this name on every upstream request.
+fn is_added(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host" | "x-request-id"
+    )
+}
+
 /// Removes from the upstream copy of a request the headers that describe
 /// the client's hop, and refuses a `connection` line that would remove more.
+/// Returns whether the request holds a header zentinel sets (`Added`): the
+/// same pass tells, so that most requests, which hold none, are not
+/// searched for them again.
 ///
 /// This is Pingora's standard upstream request policy, which zentinel turns
 /// off for its peers (`HttpUpstreamRequestPolicy::preserve`) because
@@ -209,12 +230,14 @@ fn bad_connection(why: &'static str) -> Box<Error> {
 /// - a WebSocket upgrade of an HTTP/1.1 client (`upgrade: websocket`, the
 ///   first line) goes on as `connection: Upgrade` and `upgrade: websocket`;
 ///   any other upgrade is dropped, so the origin answers plain HTTP.
-pub fn strip_request_hop_by_hop(request: &mut RequestHeader, client_is_http11: bool) -> pingora_error::Result<()> {
+pub fn strip_request_hop_by_hop(request: &mut RequestHeader, client_is_http11: bool) -> pingora_error::Result<bool> {
     let mut gone: smallvec::SmallVec<[HeaderName; 4]> = smallvec::SmallVec::new();
     let mut upgrade: Option<bool> = None;
     let mut nominations = 0;
+    let mut holds_added = false;
     for (name, value) in &request.headers {
         if !is_request_hop_by_hop(name) {
+            holds_added |= is_added(name);
             continue;
         }
         if !gone.contains(name) {
@@ -266,15 +289,19 @@ pub fn strip_request_hop_by_hop(request: &mut RequestHeader, client_is_http11: b
         request.insert_header(http::header::CONNECTION, "Upgrade")?;
         request.insert_header(http::header::UPGRADE, "websocket")?;
     }
-    Ok(())
+    Ok(holds_added)
 }
 
 /// `X-Forwarded-For` for the upstream: every line the client sent, as one
 /// list (RFC 9110 §5.3), then the client's address.
-pub fn forwarded_for(request: &RequestHeader, client: Option<IpAddr>) -> Option<HeaderValue> {
+/// `request` is None for a request known to hold none.
+pub fn forwarded_for(request: Option<&RequestHeader>, client: Option<IpAddr>) -> Option<HeaderValue> {
     // Written on the stack, then copied once into the value.
     let mut value = Buffer::new();
-    for line in request.headers.get_all(X_FORWARDED_FOR.name) {
+    let lines = request
+        .into_iter()
+        .flat_map(|r| r.headers.get_all(X_FORWARDED_FOR.name));
+    for line in lines {
         if !value.is_empty() {
             value.extend_from_slice(b", ");
         }
@@ -457,7 +484,7 @@ mod tests {
             request.append_header(name.to_string(), *value).unwrap();
         }
         match strip_request_hop_by_hop(&mut request, version == http::Version::HTTP_11) {
-            Ok(()) => {
+            Ok(_) => {
                 let mut kept: Vec<String> = request
                     .headers
                     .iter()
@@ -501,6 +528,20 @@ mod tests {
             stripped(&plain, v11).unwrap(),
             ["accept: */*", "host: a", "x-forwarded-for: 10.0.0.1"]
         );
+        // The pass tells whether the client sent a header zentinel sets.
+        let holds = |headers: &[(&str, &str)]| {
+            let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+            for (name, value) in headers {
+                request.append_header(name.to_string(), *value).unwrap();
+            }
+            strip_request_hop_by_hop(&mut request, true).unwrap()
+        };
+        assert!(holds(&plain));
+        for added in ["X-Forwarded-Proto", "x-forwarded-host", "X-Request-Id"] {
+            assert!(holds(&[("Host", "a"), (added, "1")]), "{added}");
+        }
+        assert!(!holds(&hops));
+        assert!(!holds(&[("Host", "a"), ("X-Forwarded-Port", "80")]));
 
         // A WebSocket upgrade of an HTTP/1.1 client goes on, normalized,
         // without what else its `connection` nominated.
@@ -617,18 +658,19 @@ mod tests {
     fn forwarded_for_joins_every_line_then_the_client() {
         let mut request = RequestHeader::build("GET", b"/", None).unwrap();
         let client = Some(IpAddr::from([192, 0, 2, 7]));
-        assert_eq!(forwarded_for(&request, client).unwrap(), "192.0.2.7");
-        assert_eq!(forwarded_for(&request, None), None);
+        assert_eq!(forwarded_for(Some(&request), client).unwrap(), "192.0.2.7");
+        assert_eq!(forwarded_for(Some(&request), None), None);
+        assert_eq!(forwarded_for(None, client).unwrap(), "192.0.2.7");
         request.append_header("x-forwarded-for", "203.0.113.1").unwrap();
         request
             .append_header("X-Forwarded-For", "198.51.100.2, 10.0.0.1")
             .unwrap();
         assert_eq!(
-            forwarded_for(&request, client).unwrap(),
+            forwarded_for(Some(&request), client).unwrap(),
             "203.0.113.1, 198.51.100.2, 10.0.0.1, 192.0.2.7"
         );
         assert_eq!(
-            forwarded_for(&request, None).unwrap(),
+            forwarded_for(Some(&request), None).unwrap(),
             "203.0.113.1, 198.51.100.2, 10.0.0.1"
         );
     }

@@ -255,6 +255,13 @@ impl RequestHeader {
         Ok(())
     }
 
+    /// Zentinel patch: `insert_known_header` that keeps any value already
+    /// under `name`, as `append_header` would: for a caller that knows the
+    /// header holds none, it saves a search of each map.
+    pub fn append_known_header(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) {
+        self.known.append(name, case, value);
+    }
+
     /// Remove all headers under the name
     pub fn remove_header<'a, N: ?Sized>(&mut self, name: &'a N) -> Option<HeaderValue>
     where
@@ -996,7 +1003,8 @@ struct KnownHeader {
 }
 
 // Zentinel patch: the headers set by `insert_known_header`, in the order
-// they were set. A name is here or in the maps, never in both.
+// they were set. A name is here or in the maps, never in both, unless
+// `append_known_header` put it in both (the wire then has both lines).
 #[derive(Debug, Clone, Default)]
 struct Known(Vec<KnownHeader>);
 
@@ -1009,9 +1017,13 @@ impl Known {
         case: &'static str,
         value: HeaderValue,
     ) {
-        debug_assert!(case.eq_ignore_ascii_case(name.as_str()), "{case} is not {name}");
         remove_header(name_map, value_map, &name);
         self.forget(&name);
+        self.append(name, case, value);
+    }
+
+    fn append(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) {
+        debug_assert!(case.eq_ignore_ascii_case(name.as_str()), "{case} is not {name}");
         let case = bytes::Bytes::from_static(case.as_bytes()).into_case_header_name();
         self.0.push(KnownHeader { name, case, value });
     }
@@ -1278,6 +1290,22 @@ mod tests {
         let mut req = RequestHeader::build_no_case("GET", b"/", None).unwrap();
         req.insert_known_header(RID, "X-Request-Id", HeaderValue::from_static("x")).unwrap();
         assert_eq!(wire(&req), "X-Request-Id: x\r\n");
+    }
+
+    #[test]
+    fn appended_known_headers_keep_what_is_there() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("Host", "a").unwrap();
+        req.append_known_header(XFF, "X-Forwarded-For", HeaderValue::from_static("1.2.3.4"));
+        assert_eq!(wire(&req), "Host: a\r\nX-Forwarded-For: 1.2.3.4\r\n");
+        // A line already under the name stays, and both go with one removal.
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("Host", "a").unwrap();
+        req.append_header("x-request-id", "old").unwrap();
+        req.append_known_header(RID, "X-Request-Id", HeaderValue::from_static("new"));
+        assert_eq!(wire(&req), "Host: a\r\nx-request-id: old\r\nX-Request-Id: new\r\n");
+        req.remove_header("x-request-id");
+        assert_eq!(wire(&req), "Host: a\r\n");
     }
 
     #[test]
