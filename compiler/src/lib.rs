@@ -8,7 +8,7 @@ pub mod ast;
 pub mod check;
 pub mod diagnostic;
 pub mod emit;
-pub mod evaluate;
+pub mod explain;
 pub mod fmt;
 pub mod inspect;
 pub mod loader;

@@ -324,7 +324,7 @@ fn artifact_bytes(path: &Path) -> Result<(zbin::AlignedBytes, Option<zenc::Compi
 }
 
 fn explain(path: &Path, method: &str, url: &str, headers: &[String], from: Option<std::net::IpAddr>, json: bool) -> u8 {
-    let Some((scheme, authority, raw_path, query)) = zenc::evaluate::parse_url(url) else {
+    let Some((scheme, authority, raw_path, query)) = zenc::explain::parse_url(url) else {
         eprintln!("error: invalid URL `{url}`: write a full URL, such as `http://example.com/path?q=1`");
         return EXIT_UNREADABLE;
     };
@@ -347,7 +347,7 @@ fn explain(path: &Path, method: &str, url: &str, headers: &[String], from: Optio
             return EXIT_FAILED;
         }
     };
-    let request = zenc::evaluate::RequestSpec {
+    let request = zenc::explain::RequestSpec {
         method: method.to_string(),
         scheme,
         authority,
@@ -356,11 +356,11 @@ fn explain(path: &Path, method: &str, url: &str, headers: &[String], from: Optio
         headers: parsed_headers,
         client_ip: from,
     };
-    let outcome = zenc::evaluate::evaluate(&program, &request);
+    let outcome = zenc::explain::evaluate(&program, &request);
     if json {
-        println!("{}", zenc::evaluate::to_json(&outcome));
+        println!("{}", zenc::explain::to_json(&outcome));
     } else {
-        print!("{}", zenc::evaluate::to_text(&request, &outcome));
+        print!("{}", zenc::explain::to_text(&request, &outcome));
     }
     EXIT_OK
 }
@@ -388,7 +388,7 @@ fn test(path: &Path, min_coverage: Option<f64>) -> u8 {
             for failure in &result.failures {
                 println!("    {failure}");
             }
-            for line in zenc::evaluate::to_text(&case.request, &result.outcome).lines() {
+            for line in zenc::explain::to_text(&case.request, &result.outcome).lines() {
                 println!("    | {line}");
             }
         }

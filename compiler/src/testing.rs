@@ -2,7 +2,7 @@
 //! (loaded and verified like the runtime loads it), not the syntax tree.
 
 use crate::check::{Expect, TestCase};
-use crate::evaluate::{evaluate, Outcome};
+use crate::explain::{evaluate, Outcome};
 
 /// One test's result.
 #[derive(Debug, Clone)]
@@ -77,8 +77,8 @@ pub fn run(program: &zbin::Program<'_>, cases: &[TestCase]) -> TestReport {
 }
 
 fn got(outcome: &Outcome) -> String {
-    match (&outcome.route, &outcome.path) {
-        (_, Err(error)) => format!("the path was refused ({error}: 400)"),
+    match (&outcome.route, outcome.decision.refusal()) {
+        (_, Some(refusal)) => format!("the request was refused ({refusal}: {})", refusal.status()),
         (None, _) => "no route (404)".to_string(),
         (Some(route), _) => format!("route `{route}`"),
     }

@@ -110,7 +110,7 @@ fn the_witness_of_an_ambiguity_matches_both_routes() {
     // "... both match `GET http://HOST/PATH`"
     let request = diagnostic.message.split('`').nth(5).expect("a request in backticks");
     let url = request.strip_prefix("GET ").expect("a method");
-    let (_, authority, path, _) = zenc::evaluate::parse_url(url).expect("a URL");
+    let (_, authority, path, _) = zenc::explain::parse_url(url).expect("a URL");
     let first = regex_automata::meta::Regex::new(r"^[a-c]+\.example\.com$").unwrap();
     let second = regex_automata::meta::Regex::new(r"^b[a-z]*\.example\.com$").unwrap();
     assert!(first.is_match(&authority) && second.is_match(&authority), "{authority}");
@@ -257,7 +257,7 @@ fn explain_lists_a_route_once_with_its_best_key() {
     let compilation = zenc::check_source(Path::new("once.zen"), text);
     let bytes = zbin::AlignedBytes::new(&compilation.artifact().expect("artifact"));
     let program = zbin::Program::from_bytes(bytes.as_bytes()).expect("loads");
-    let request = zenc::evaluate::RequestSpec {
+    let request = zenc::explain::RequestSpec {
         method: "GET".into(),
         scheme: "http".into(),
         authority: "a.example.com".into(),
@@ -266,7 +266,7 @@ fn explain_lists_a_route_once_with_its_best_key() {
         headers: Vec::new(),
         client_ip: None,
     };
-    let outcome = zenc::evaluate::evaluate(&program, &request);
+    let outcome = zenc::explain::evaluate(&program, &request);
     assert_eq!(outcome.candidates.len(), 1, "{:?}", outcome.candidates);
     assert_eq!(outcome.candidates[0].key.host_class, zbin::table::Class::Exact);
 }

@@ -1,64 +1,24 @@
-//! What one request decided, kept from phase to phase (Pingora's `CTX`).
-//! It lives inside the future of every request, and Pingora moves that
-//! future as a whole at each request: what only some requests need (agents'
-//! state) is boxed, and the normalized host and path are ranges of the
-//! request itself whenever they are normal already.
+//! What one request decided, kept from phase to phase (Pingora's `CTX`):
+//! the policy's decision (`zbin::decide`), made once in `request_filter`,
+//! and what carrying it out has done so far. It lives inside the future of
+//! every request, and Pingora moves that future as a whole at each
+//! request: what only some requests need (agents' state) is boxed, and the
+//! decision's host and path are ranges of the request itself whenever they
+//! are normal already.
 
-use std::borrow::Cow;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use pingora_http::RequestHeader;
 use zbin::model::{Route, Upstream};
+use zbin::Decision;
 
 use crate::actions::Answer;
 use crate::agents;
 use crate::request;
 use crate::state::Serving;
 use crate::upstream::InFlight;
-
-/// A normalized host or path: a range of the raw one when normalization
-/// changed nothing (most requests), else its own copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Normal {
-    Raw(Range<usize>),
-    Owned(String),
-}
-
-impl Normal {
-    /// What `normalized` (the result of normalizing `raw`) is, kept.
-    pub fn new(raw: &str, normalized: Cow<'_, str>) -> Normal {
-        match normalized {
-            Cow::Borrowed(slice) => {
-                // Borrowed results are slices of what was normalized
-                // (`zbin::normalize`); anything else is copied.
-                let start = (slice.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
-                let range = start..start.saturating_add(slice.len());
-                if raw.get(range.clone()).is_some_and(|r| std::ptr::eq(r, slice)) {
-                    Normal::Raw(range)
-                } else {
-                    Normal::Owned(slice.to_string())
-                }
-            }
-            Cow::Owned(owned) => Normal::Owned(owned),
-        }
-    }
-
-    /// The normalized string, given the raw one it was made from.
-    pub fn get<'a>(&'a self, raw: &'a str) -> &'a str {
-        match self {
-            Normal::Raw(range) => {
-                // The request a range was taken from is not changed after
-                // routing (Pingora edits a copy for the upstream).
-                debug_assert!(raw.get(range.clone()).is_some(), "{range:?} of {raw:?}");
-                raw.get(range.clone()).unwrap_or_default()
-            }
-            Normal::Owned(owned) => owned,
-        }
-    }
-}
 
 /// Agents that see the body of a proxied request: held back until the
 /// first bytes they want have arrived (nothing reaches the upstream before
@@ -86,11 +46,9 @@ pub struct AgentState {
 pub struct Ctx {
     pub started: Instant,
     pub serving: Option<Arc<Serving>>,
-    pub route: Option<u32>,
-    /// The normalized host, of `request::authority`.
-    pub host: Normal,
-    /// The normalized path, of the request target's path.
-    pub path: Normal,
+    /// What the policy decided for the request; `None` before
+    /// `request_filter` asked.
+    pub decision: Option<Decision>,
     /// The request id (`request::request_id`), sent upstream and back.
     pub request_id: http::HeaderValue,
     /// The whole-request deadline of the route's `timeout`.
@@ -119,9 +77,7 @@ impl Ctx {
         Ctx {
             started: Instant::now(),
             serving: None,
-            route: None,
-            host: Normal::Raw(0..0),
-            path: Normal::Raw(0..0),
+            decision: None,
             request_id: http::HeaderValue::from_static(""),
             deadline: None,
             status: None,
@@ -140,19 +96,21 @@ impl Ctx {
         request::request_id_str(&self.request_id)
     }
 
-    /// The normalized host of `header`, this request's.
+    /// The normalized host of `header`, this request's (as sent, before
+    /// the decision).
     pub fn host<'a>(&'a self, header: &'a RequestHeader) -> &'a str {
-        self.host.get(request::authority(header))
+        crate::proxy::decision_host(&self.decision, header)
     }
 
     /// The normalized path of `header`, this request's; its raw path
     /// before the path was normalized (a request refused before that).
     pub fn path<'a>(&'a self, header: &'a RequestHeader) -> &'a str {
-        let raw = header.uri.path();
-        match &self.path {
-            Normal::Raw(range) if range.is_empty() => raw,
-            path => path.get(raw),
-        }
+        crate::proxy::decision_path(&self.decision, header)
+    }
+
+    /// The index of the route that won.
+    pub fn route_index(&self) -> Option<u32> {
+        self.decision.as_ref()?.route
     }
 
     pub fn route(&self) -> Option<&Route> {
@@ -161,7 +119,7 @@ impl Ctx {
             .loaded
             .policy()
             .routes
-            .get(self.route? as usize)
+            .get(self.route_index()? as usize)
     }
 
     pub fn upstream(&self) -> Option<&Upstream> {
@@ -219,24 +177,6 @@ impl Default for Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zbin::normalize::{normalize_host, normalize_path};
-
-    #[test]
-    fn normal_hosts_and_paths_are_ranges_of_the_request() {
-        for (raw, want) in [("example.com:8080", "example.com"), ("Example.COM.", "example.com")] {
-            let host = Normal::new(raw, normalize_host(raw));
-            assert_eq!(host.get(raw), want);
-            assert_eq!(matches!(host, Normal::Raw(_)), raw.starts_with('e'));
-        }
-        let raw = "/a/b";
-        let path = Normal::new(raw, normalize_path(raw).unwrap());
-        assert_eq!(path, Normal::Raw(0..4));
-        let raw = "/a//b";
-        let path = Normal::new(raw, normalize_path(raw).unwrap());
-        assert_eq!(path, Normal::Owned("/a/b".into()));
-        // A borrowed string that is not a slice of the raw one is copied.
-        assert_eq!(Normal::new("/x", Cow::Borrowed("/y")), Normal::Owned("/y".into()));
-    }
 
     #[test]
     fn the_context_stays_small() {

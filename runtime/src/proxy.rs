@@ -16,15 +16,15 @@ use pingora_core::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use zbin::matcher::{render, TemplateContext};
-use zbin::model::{Action, PathMatch, RateKey, Rewrite};
-use zbin::normalize::{normalize_host, normalize_path};
+use zbin::decide::{Act, Facts, HostHeader, Scheme, Version};
+use zbin::model::Action;
+use zbin::Decision;
 
 use crate::actions;
 use crate::agents;
-use crate::context::{BodyGate, Ctx, Normal};
+use crate::context::{BodyGate, Ctx};
 use crate::request;
-use crate::state::Shared;
+use crate::state::{Serving, Shared};
 use crate::upstream::{split_target, InFlight};
 
 /// How long a request body may take to arrive for an agent when no
@@ -37,6 +37,17 @@ struct HeaderView<'h>(&'h http::HeaderMap);
 impl zbin::HeaderSource for HeaderView<'_> {
     fn value(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
         zbin::matcher::combined(self.0.get_all(name).iter().map(|v| v.as_bytes()))
+    }
+
+    fn field_count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn field_bytes(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+            .sum()
     }
 }
 
@@ -108,8 +119,8 @@ impl Zentinel {
             request_id: request::request_id_str(&ctx.request_id),
             client_ip: &client_ip,
             method: header.method.as_str(),
-            host: ctx.host.get(request::authority(header)),
-            path: ctx.path.get(header.uri.path()),
+            host: decision_host(&ctx.decision, header),
+            path: decision_path(&ctx.decision, header),
             query: header.uri.query(),
             route: &route,
             headers: &headers,
@@ -213,6 +224,181 @@ impl Zentinel {
             && !session.as_ref().retry_buffer_truncated()
             && session.response_written().is_none()
     }
+    /// Bounds the connection and the rest of the request by the limits in
+    /// force: idle keep-alive connections close after `idle_timeout`, and
+    /// a body that stops arriving for `request_timeout` is a 408.
+    fn apply_limits(&self, session: &mut Session, limits: &zbin::model::Limits, draining: bool) {
+        if let Some(idle) = limits.idle_timeout.filter(|_| !draining) {
+            session.set_keepalive(Some(idle.div_ceil(1000).max(1)));
+        }
+        if let Some(wait) = limits.request_timeout {
+            session.set_read_timeout(Some(Duration::from_millis(wait)));
+        }
+    }
+
+    /// Asks the route's agents, in order: those before the first that
+    /// wants the body now; that one and those after it once the body is
+    /// there (for a proxied request, through the body gate). `Some` when
+    /// the request was answered here.
+    async fn run_agents(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        serving: &Serving,
+        limits: &zbin::model::Limits,
+    ) -> Result<Option<bool>> {
+        let Some(route) = ctx.route() else { return Ok(None) };
+        let agent_list = route.modifiers.agents.clone();
+        if agent_list.is_empty() {
+            return Ok(None);
+        }
+        let proxied = matches!(route.action, Action::Proxy(_));
+        let policy_agents = &serving.loaded.policy().agents;
+        let split = agent_list
+            .iter()
+            .position(|&a| policy_agents[a as usize].body > 0)
+            .unwrap_or(agent_list.len());
+        let (now, later) = agent_list.split_at(split);
+        if let Some(refusal) = self.ask_agents(session, ctx, now, None).await {
+            ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
+            return Ok(Some(true));
+        }
+        if later.is_empty() {
+            return Ok(None);
+        }
+        let want = later
+            .iter()
+            .map(|&a| policy_agents[a as usize].body as usize)
+            .max()
+            .unwrap_or(0);
+        if proxied && !session.as_mut().is_body_empty() {
+            // Held back in `request_body_filter` until they allow it.
+            ctx.agents_mut().gate = Some(BodyGate {
+                agents: later.to_vec(),
+                want,
+                held: BytesMut::new(),
+                allowed: false,
+            });
+            return Ok(None);
+        }
+        let (body, complete) = if proxied {
+            (BytesMut::new(), true)
+        } else {
+            let wait = limits.request_timeout.map_or(BODY_WAIT, Duration::from_millis);
+            self.read_body(session, want, wait).await?
+        };
+        if limits.max_body_size.is_some_and(|max| body.len() as u64 > max) {
+            return self.refuse(session, ctx, 413, "request body too large").await.map(Some);
+        }
+        if let Some(refusal) = self.ask_agents(session, ctx, later, Some((&body, complete))).await {
+            ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
+            return Ok(Some(true));
+        }
+        Ok(None)
+    }
+
+    /// Carries out the route's action: a proxied request goes on (`false`),
+    /// anything else is answered here.
+    async fn act(&self, session: &mut Session, ctx: &mut Ctx, serving: &Serving) -> Result<bool> {
+        let (Some(decision), Some(route)) = (ctx.decision.as_ref(), ctx.route()) else {
+            return self.refuse(session, ctx, 404, "no route matches").await;
+        };
+        let answer = ctx.answer();
+        let status = match (&route.action, &decision.act) {
+            (Action::Proxy(targets), _) => {
+                ctx.upstream = Some(if targets.len() == 1 {
+                    targets[0].0
+                } else {
+                    split_target(targets)
+                });
+                return Ok(false);
+            }
+            (
+                Action::Respond {
+                    status,
+                    body,
+                    content_type,
+                },
+                _,
+            ) => actions::respond(session, *status, body, content_type.as_deref(), answer).await?,
+            (Action::Redirect { status, .. }, Act::Redirect { location }) => {
+                actions::redirect(session, *status, location, answer).await?
+            }
+            (Action::Static { root, index, fallback }, Act::Static { relative_from }) => {
+                // A prefix route serves its files from the root without the
+                // prefix (`/static/app.css` under `path prefix "/static/"`
+                // is `ROOT/app.css`), like nginx's `alias`.
+                let path = ctx.path(session.req_header());
+                let relative = path.get(*relative_from..).unwrap_or(path).to_string();
+                // The root was made canonical at load; one created since
+                // is found now.
+                let index_of_route = ctx.route_index().unwrap_or(0) as usize;
+                let root = match &serving.static_roots[index_of_route] {
+                    Some(root) => root.clone(),
+                    None => match tokio::fs::canonicalize(serving.loaded.resolve(root)).await {
+                        Ok(root) => root,
+                        Err(_) => return self.refuse(session, ctx, 404, "not found").await,
+                    },
+                };
+                actions::serve_file(session, &root, &relative, index.as_deref(), fallback.as_deref(), answer).await?
+            }
+            _ => actions::text(session, 404, "not found", &[], answer).await?,
+        };
+        ctx.status = Some(status);
+        Ok(true)
+    }
+}
+
+/// The normalized host of `header` (`Ctx::host`, for a borrow of the
+/// decision alone).
+pub(crate) fn decision_host<'a>(decision: &'a Option<Decision>, header: &'a RequestHeader) -> &'a str {
+    let raw = request::authority(header);
+    decision.as_ref().map_or(raw, |d| d.host.get(raw))
+}
+
+/// The normalized path of `header` (`Ctx::path`, for a borrow of the
+/// decision alone).
+pub(crate) fn decision_path<'a>(decision: &'a Option<Decision>, header: &'a RequestHeader) -> &'a str {
+    let raw = header.uri.path();
+    decision.as_ref().and_then(|d| d.normalized_path(raw)).unwrap_or(raw)
+}
+
+/// The facts of the request in `session`, put to the policy: the one
+/// decision, which the phases then carry out.
+fn decide(serving: &Serving, session: &Session, request_id: &http::HeaderValue) -> Decision {
+    let header = session.req_header();
+    let mut hosts = header.headers.get_all(http::header::HOST).iter();
+    let host_header = match (hosts.next(), hosts.next()) {
+        (None, _) => HostHeader::Absent,
+        (Some(host), None) => host.to_str().map_or(HostHeader::Invalid, HostHeader::Value),
+        (Some(_), Some(_)) => HostHeader::Invalid,
+    };
+    let facts = Facts {
+        method: header.method.as_str(),
+        version: match header.version {
+            http::Version::HTTP_2 => Version::Http2,
+            http::Version::HTTP_09 | http::Version::HTTP_10 => Version::Http10,
+            _ => Version::Http11,
+        },
+        scheme: if request::scheme(session) == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        },
+        target_authority: header.uri.authority().map(|a| a.as_str()),
+        host_header,
+        path: header.uri.path(),
+        query: header.uri.query(),
+        headers: &HeaderView(&header.headers),
+        client_ip: request::client_ip(session),
+        content_length: header
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok()),
+        request_id: request::request_id_str(request_id),
+    };
+    zbin::decide(serving.loaded.program(), &facts)
 }
 
 #[async_trait]
@@ -231,102 +417,25 @@ impl ProxyHttp for Zentinel {
             // This answer is the connection's last (`Connection: close`).
             session.set_keepalive(None);
         }
-        let header = session.req_header();
-        ctx.request_id = request::request_id(header);
-        let global = &serving.loaded.policy().limits;
-        // Header limits before anything else looks at the headers.
-        let count = header.headers.len();
-        // Summed only where a limit asks.
-        let size = |header: &RequestHeader| -> u64 {
-            header
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
-                .sum()
-        };
-        if global.max_header_count.is_some_and(|max| count > max as usize)
-            || global.max_header_size.is_some_and(|max| size(header) > max)
-        {
-            return self.refuse(session, ctx, 431, "request header fields too large").await;
+        ctx.request_id = request::request_id(session.req_header());
+        let decision = decide(&serving, session, &ctx.request_id);
+        let policy = serving.loaded.policy();
+        let limits = zbin::decide::effective_limits(policy, decision.route(policy));
+        ctx.decision = Some(decision);
+        self.apply_limits(session, &limits, draining);
+        let decision = ctx.decision.as_ref().expect("decided above");
+        if let Some(refusal) = decision.refusal() {
+            let message = match refusal.status() {
+                400 => format!("bad request: {refusal}"),
+                _ => refusal.to_string(),
+            };
+            return self.refuse(session, ctx, refusal.status(), &message).await;
         }
-        // Scoped: the request view must not live across an await.
-        let found = {
-            let header = session.req_header();
-            let authority = request::authority(header);
-            let host = normalize_host(authority);
-            let raw_path = header.uri.path();
-            let path = normalize_path(raw_path);
-            let found = path.as_ref().ok().map(|path| {
-                serving.loaded.program().lookup(&zbin::Request {
-                    method: header.method.as_str(),
-                    host: &host,
-                    path,
-                    query: header.uri.query(),
-                    headers: &HeaderView(&header.headers),
-                })
-            });
-            ctx.host = Normal::new(authority, host);
-            path.map(|path| {
-                ctx.path = Normal::new(raw_path, path);
-                found.flatten()
-            })
-        };
-        let found = match found {
-            Ok(found) => found,
-            Err(error) => return self.refuse(session, ctx, 400, &format!("bad request: {error}")).await,
-        };
-        let Some(found) = found else {
+        let Some(route) = decision.route(policy) else {
             return self.refuse(session, ctx, 404, "no route matches").await;
         };
-        ctx.route = Some(found.route);
-        let route = &serving.loaded.policy().routes[found.route as usize];
-        let limits = &route.modifiers.limits;
-        if limits.max_header_count.is_some_and(|max| count > max as usize)
-            || limits
-                .max_header_size
-                .is_some_and(|max| size(session.req_header()) > max)
-        {
-            return self.refuse(session, ctx, 431, "request header fields too large").await;
-        }
-        if let Some(idle) = limits.idle_timeout.or(global.idle_timeout).filter(|_| !draining) {
-            // Keep-alive connections close after this long without a request.
-            session.set_keepalive(Some(idle.div_ceil(1000).max(1)));
-        }
-        let body_wait = limits
-            .request_timeout
-            .or(global.request_timeout)
-            .map(Duration::from_millis);
-        if let Some(wait) = body_wait {
-            // The rest of the request (its body) must arrive in time: 408.
-            session.set_read_timeout(Some(wait));
-        }
-        let max_body = limits.max_body_size.or(global.max_body_size);
-        if let Some(max) = max_body {
-            let declared = session
-                .req_header()
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|len| len > max) {
-                return self.refuse(session, ctx, 413, "request body too large").await;
-            }
-        }
-        if let Some(limit) = &route.modifiers.rate_limit {
-            let ip;
-            let key: &[u8] = match &limit.key {
-                RateKey::ClientIp => {
-                    ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
-                    ip.as_bytes()
-                }
-                RateKey::Route => b"",
-                RateKey::Header(name) => session
-                    .req_header()
-                    .headers
-                    .get(name.as_str())
-                    .map_or(&b""[..], |v| v.as_bytes()),
-            };
-            if let Err(wait) = self.shared.rate_limiter.check(&route.name, key, limit) {
+        if let (Some(limit), Some(key)) = (&route.modifiers.rate_limit, &decision.rate_key) {
+            if let Err(wait) = self.shared.rate_limiter.check(&route.name, &key.bytes(), limit) {
                 let wait = wait.to_string();
                 return self
                     .refuse_with(session, ctx, 429, "too many requests", &[("retry-after", &wait)])
@@ -337,106 +446,10 @@ impl ProxyHttp for Zentinel {
             .modifiers
             .timeout
             .and_then(|t| ctx.started.checked_add(Duration::from_millis(t)));
-        // Agents, in order: those before the first that wants the body are
-        // asked now; that one and those after it once the body is there.
-        let agent_list = &route.modifiers.agents;
-        let policy_agents = &serving.loaded.policy().agents;
-        let split = agent_list
-            .iter()
-            .position(|&a| policy_agents[a as usize].body > 0)
-            .unwrap_or(agent_list.len());
-        let (now, later) = agent_list.split_at(split);
-        if let Some(refusal) = self.ask_agents(session, ctx, now, None).await {
-            ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
-            return Ok(true);
+        if let Some(answered) = self.run_agents(session, ctx, &serving, &limits).await? {
+            return Ok(answered);
         }
-        if !later.is_empty() {
-            let want = later
-                .iter()
-                .map(|&a| policy_agents[a as usize].body as usize)
-                .max()
-                .unwrap_or(0);
-            let proxied = matches!(route.action, Action::Proxy(_));
-            if proxied && !session.as_mut().is_body_empty() {
-                // Held back in `request_body_filter` until they allow it.
-                ctx.agents_mut().gate = Some(BodyGate {
-                    agents: later.to_vec(),
-                    want,
-                    held: BytesMut::new(),
-                    allowed: false,
-                });
-            } else {
-                let (body, complete) = if proxied {
-                    (BytesMut::new(), true)
-                } else {
-                    self.read_body(session, want, body_wait.unwrap_or(BODY_WAIT)).await?
-                };
-                if max_body.is_some_and(|max| body.len() as u64 > max) {
-                    return self.refuse(session, ctx, 413, "request body too large").await;
-                }
-                if let Some(refusal) = self.ask_agents(session, ctx, later, Some((&body, complete))).await {
-                    ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
-                    return Ok(true);
-                }
-            }
-        }
-        let answer = ctx.answer();
-        let status = match &route.action {
-            Action::Proxy(targets) => {
-                ctx.upstream = Some(if targets.len() == 1 {
-                    targets[0].0
-                } else {
-                    split_target(targets)
-                });
-                return Ok(false);
-            }
-            Action::Respond {
-                status,
-                body,
-                content_type,
-            } => actions::respond(session, *status, body, content_type.as_deref(), answer).await?,
-            Action::Redirect { status, location } => {
-                let header = session.req_header();
-                let path = ctx.path(header);
-                let captures = serving.loaded.program().captures(found.route, path);
-                let location = render(
-                    location,
-                    &TemplateContext {
-                        host: ctx.host(header),
-                        path,
-                        query: header.uri.query(),
-                        scheme: request::scheme(session),
-                        request_id: ctx.request_id(),
-                        captures: &captures,
-                    },
-                );
-                actions::redirect(session, *status, &location, answer).await?
-            }
-            Action::NotFound => actions::text(session, 404, "not found", &[], answer).await?,
-            Action::Static { root, index, fallback } => {
-                // A prefix route serves its files from the root without the
-                // prefix (`/static/app.css` under `path prefix "/static/"`
-                // is `ROOT/app.css`), like nginx's `alias`.
-                let path = ctx.path(session.req_header());
-                let relative = match &route.path {
-                    PathMatch::Prefix(prefix) => path.strip_prefix(prefix.trim_end_matches('/')).unwrap_or(path),
-                    _ => path,
-                }
-                .to_string();
-                // The root was made canonical at load; one created since
-                // is found now.
-                let root = match &serving.static_roots[found.route as usize] {
-                    Some(root) => root.clone(),
-                    None => match tokio::fs::canonicalize(serving.loaded.resolve(root)).await {
-                        Ok(root) => root,
-                        Err(_) => return self.refuse(session, ctx, 404, "not found").await,
-                    },
-                };
-                actions::serve_file(session, &root, &relative, index.as_deref(), fallback.as_deref(), answer).await?
-            }
-        };
-        ctx.status = Some(status);
-        Ok(true)
+        self.act(session, ctx, &serving).await
     }
 
     async fn request_body_filter(
@@ -479,7 +492,7 @@ impl ProxyHttp for Zentinel {
         Ok(())
     }
 
-    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let left = ctx.time_left();
         if left.is_some_and(|t| t.is_zero()) {
             return Err(deadline_error());
@@ -494,20 +507,13 @@ impl ProxyHttp for Zentinel {
             as usize;
         let upstream = &serving.loaded.policy().upstreams[index];
         let runtime = &serving.upstreams[index];
-        let ip;
-        let key: &[u8] = match &upstream.balance {
-            zbin::model::Balance::KetamaHeader(name) => session
-                .req_header()
-                .headers
-                .get(name.as_str())
-                .map_or(&b""[..], |v| v.as_bytes()),
-            zbin::model::Balance::KetamaClientIp => {
-                ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
-                ip.as_bytes()
-            }
-            _ => b"",
-        };
-        let Some(choice) = self.shared.pools.choose(upstream, runtime, key, &ctx.tried) else {
+        let key = ctx
+            .decision
+            .as_ref()
+            .and_then(|d| d.balance_key(index as u32))
+            .map(|k| k.bytes())
+            .unwrap_or_default();
+        let Some(choice) = self.shared.pools.choose(upstream, runtime, &key, &ctx.tried) else {
             return Err(Error::explain(
                 ErrorType::HTTPStatus(503),
                 "no server of the upstream is available",
@@ -649,53 +655,22 @@ impl ProxyHttp for Zentinel {
             }
         }
         request::X_REQUEST_ID.put(request, ctx.request_id.clone(), held)?;
-        let (Some(serving), Some(route)) = (ctx.serving.as_deref(), ctx.route()) else {
+        let (Some(decision), Some(route)) = (ctx.decision.as_ref(), ctx.route()) else {
             return Ok(());
         };
-        // The upstream receives the normalized path, after any rewrite.
-        let query = request.uri.query();
-        let normalized = ctx.path(client_request);
-        let path: std::borrow::Cow<'_, str> = match &route.modifiers.rewrite {
-            None => std::borrow::Cow::Borrowed(normalized),
-            Some(Rewrite::Prefix { from, to }) => match normalized.strip_prefix(from.as_str()) {
-                Some(rest) if rest.is_empty() || rest.starts_with('/') || from.ends_with('/') => {
-                    if rest.is_empty() && !to.ends_with('/') && to != "/" {
-                        std::borrow::Cow::Borrowed(to.as_str())
-                    } else {
-                        std::borrow::Cow::Owned(format!(
-                            "{}/{}",
-                            to.trim_end_matches('/'),
-                            rest.trim_start_matches('/')
-                        ))
-                    }
-                }
-                _ => std::borrow::Cow::Borrowed(normalized),
-            },
-            Some(Rewrite::Template(template)) => {
-                let captures = serving.loaded.program().captures(ctx.route.unwrap_or(0), normalized);
-                std::borrow::Cow::Owned(render(
-                    template,
-                    &TemplateContext {
-                        host: ctx.host(client_request),
-                        path: normalized,
-                        query,
-                        scheme: request::scheme(session),
-                        request_id: ctx.request_id(),
-                        captures: &captures,
-                    },
-                ))
+        // The upstream receives the origin form of the normalized path,
+        // after any rewrite (an absolute-form target loses its authority).
+        let raw_path = client_request.uri.path();
+        let changed = decision
+            .upstream_path(raw_path)
+            .is_some_and(|p| p != request.uri.path());
+        if changed || request.uri.authority().is_some() {
+            if let Some(target) = decision.upstream_target(raw_path, request.uri.query()) {
+                let uri = target
+                    .parse::<http::Uri>()
+                    .map_err(|e| Error::because(ErrorType::InternalError, "building the upstream path", e))?;
+                request.set_uri(uri);
             }
-        };
-        // Rebuild the target only when the path changed.
-        if path != request.uri.path() {
-            let target = match query {
-                Some(q) if !path.contains('?') => format!("{path}?{q}"),
-                _ => path.into_owned(),
-            };
-            let uri = target
-                .parse::<http::Uri>()
-                .map_err(|e| Error::because(ErrorType::InternalError, "building the upstream path", e))?;
-            request.set_uri(uri);
         }
         let agent_edits = ctx.agents.as_ref().map_or(&[][..], |a| a.edits.request.as_slice());
         for edit in route.modifiers.request_headers.iter().chain(agent_edits) {
@@ -811,7 +786,9 @@ impl ProxyHttp for Zentinel {
         let route = ctx.route().map(|r| r.name.as_str());
         if let Some(serving) = ctx.serving.as_deref() {
             // The last entry is for requests no route matched.
-            let index = ctx.route.map_or(serving.route_metrics.len() - 1, |r| r as usize);
+            let index = ctx
+                .route_index()
+                .map_or(serving.route_metrics.len() - 1, |r| r as usize);
             serving.route_metrics[index].record(
                 &self.shared.metrics,
                 route.unwrap_or(""),

@@ -26,9 +26,9 @@ fn ketama_sends_a_client_where_zenc_predicts() {
     // What `zenc explain --from 127.0.0.1` says, from the same artifact.
     let bytes = zbin::AlignedBytes::new(&std::fs::read(proxy.dir.join("site.zbin")).unwrap());
     let program = zbin::Program::from_bytes(bytes.as_bytes()).unwrap();
-    let outcome = zenc::evaluate::evaluate(
+    let outcome = zenc::explain::evaluate(
         &program,
-        &zenc::evaluate::RequestSpec {
+        &zenc::explain::RequestSpec {
             method: "GET".into(),
             scheme: "http".into(),
             authority: "example.com".into(),

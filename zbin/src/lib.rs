@@ -10,6 +10,7 @@
 
 pub mod balance;
 pub mod codec;
+pub mod decide;
 pub mod error;
 pub mod format;
 pub mod matcher;
@@ -18,6 +19,7 @@ pub mod normalize;
 pub mod program;
 pub mod table;
 
+pub use decide::{decide, Decision, Facts};
 pub use error::ArtifactError;
 pub use format::AlignedBytes;
 pub use matcher::{HeaderSource, LookupTrace, Match, Request};

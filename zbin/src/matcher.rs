@@ -19,6 +19,11 @@ use crate::table::{Alternative, Bucket, Conditions, Discriminator, Key, Run, Val
 pub trait HeaderSource {
     /// The value of header `name` (lowercase), or `None` when absent.
     fn value(&self, name: &str) -> Option<Cow<'_, [u8]>>;
+    /// How many header fields (lines) the request has.
+    fn field_count(&self) -> usize;
+    /// The size of the header fields: each name and value, and 4 bytes
+    /// for `: ` and the line end.
+    fn field_bytes(&self) -> u64;
 }
 
 /// The one value of a header sent as `lines` (RFC 9110 §5.3): borrowed
@@ -44,11 +49,27 @@ impl HeaderSource for [(String, String)] {
                 .map(|(_, v)| v.as_bytes()),
         )
     }
+
+    fn field_count(&self) -> usize {
+        self.len()
+    }
+
+    fn field_bytes(&self) -> u64 {
+        self.iter().map(|(k, v)| (k.len() + v.len() + 4) as u64).sum()
+    }
 }
 
 impl HeaderSource for Vec<(String, String)> {
     fn value(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         self.as_slice().value(name)
+    }
+
+    fn field_count(&self) -> usize {
+        self.len()
+    }
+
+    fn field_bytes(&self) -> u64 {
+        self.as_slice().field_bytes()
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::ast::{Expectation, ItemKind, RequestOption, TestStmt};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::evaluate::{parse_url, RequestSpec};
+use crate::explain::{parse_url, RequestSpec};
 use crate::source::Span;
 
 use super::{Checker, NameKind};
