@@ -24,6 +24,10 @@ pub struct RequestSpec {
     pub headers: Vec<(String, String)>,
     /// The client's address, when given (`from`, `--from`).
     pub client_ip: Option<IpAddr>,
+    /// Sent as an HTTP/1 absolute-form target (`GET http://a/x HTTP/1.1`):
+    /// routed on the URL's authority, which a `Host` header must agree
+    /// with (`--absolute-form`); otherwise an origin-form target.
+    pub absolute_form: bool,
 }
 
 impl RequestSpec {
@@ -136,7 +140,7 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
         } else {
             Scheme::Http
         },
-        target_authority: None,
+        target_authority: request.absolute_form.then_some(request.authority.as_str()),
         host_header,
         path: &request.path,
         query: request.query.as_deref(),
@@ -207,12 +211,12 @@ fn candidates(
     path: &str,
 ) -> Vec<Candidate> {
     let policy = program.policy();
-    let host = decision.host.get(
-        headers
-            .iter()
-            .find(|(k, _)| k == "host")
-            .map_or(request.authority.as_str(), |(_, v)| v),
-    );
+    let host_header = headers.iter().find(|(k, _)| k == "host").map(|(_, v)| v.as_str());
+    let authority = match (request.absolute_form, host_header) {
+        (false, Some(host)) => host,
+        _ => request.authority.as_str(),
+    };
+    let host = decision.host.get(authority);
     let matcher_request = zbin::Request {
         method: &request.method,
         host,

@@ -52,6 +52,11 @@ enum Command {
         /// The client's address (it decides `ketama by client_ip`).
         #[arg(long, value_name = "IP")]
         from: Option<std::net::IpAddr>,
+        /// Describe an absolute-form request (`GET http://host/path
+        /// HTTP/1.1`): routed on the URL's host, which `-H host` must
+        /// agree with.
+        #[arg(long)]
+        absolute_form: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -104,8 +109,9 @@ fn main() -> ExitCode {
             url,
             headers,
             from,
+            absolute_form,
             json,
-        } => explain(&file, &method, &url, &headers, from, json),
+        } => explain(&file, &method, &url, &headers, from, absolute_form, json),
         Command::Test { file, min_coverage } => test(&file, min_coverage),
         Command::Inspect { file } => inspect(&file),
     };
@@ -323,7 +329,15 @@ fn artifact_bytes(path: &Path) -> Result<(zbin::AlignedBytes, Option<zenc::Compi
     Ok((bytes, Some(compilation)))
 }
 
-fn explain(path: &Path, method: &str, url: &str, headers: &[String], from: Option<std::net::IpAddr>, json: bool) -> u8 {
+fn explain(
+    path: &Path,
+    method: &str,
+    url: &str,
+    headers: &[String],
+    from: Option<std::net::IpAddr>,
+    absolute_form: bool,
+    json: bool,
+) -> u8 {
     let Some((scheme, authority, raw_path, query)) = zenc::explain::parse_url(url) else {
         eprintln!("error: invalid URL `{url}`: write a full URL, such as `http://example.com/path?q=1`");
         return EXIT_UNREADABLE;
@@ -355,6 +369,7 @@ fn explain(path: &Path, method: &str, url: &str, headers: &[String], from: Optio
         query,
         headers: parsed_headers,
         client_ip: from,
+        absolute_form,
     };
     let outcome = zenc::explain::evaluate(&program, &request);
     if json {

@@ -265,6 +265,7 @@ fn explain_lists_a_route_once_with_its_best_key() {
         query: None,
         headers: Vec::new(),
         client_ip: None,
+        absolute_form: false,
     };
     let outcome = zenc::explain::evaluate(&program, &request);
     assert_eq!(outcome.candidates.len(), 1, "{:?}", outcome.candidates);

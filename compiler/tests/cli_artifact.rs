@@ -69,6 +69,85 @@ fn explain_json_has_the_contract_fields() {
 }
 
 #[test]
+fn explain_json_shows_the_whole_decision() {
+    let dir = scratch("explain-decision");
+    let source = dir.join("d.zen");
+    std::fs::write(
+        &source,
+        r#"listen "127.0.0.1:8080"
+limits {
+    max_body_size 1MiB
+}
+upstream api {
+    server "127.0.0.1:9001"
+}
+agent waf {
+    socket "/tmp/waf.sock"
+    timeout 50ms
+}
+route api {
+    path prefix "/api"
+    proxy api
+    rewrite prefix "/api" "/v2"
+    agents waf
+    rate_limit 10/s by header "x-key"
+    request_headers { set "x-from" "zen"; remove "cookie" }
+    response_headers { add "x-served" "1" }
+    limits {
+        max_header_count 20
+    }
+}
+route ok {
+    path "/ok"
+    respond 200
+}
+"#,
+    )
+    .unwrap();
+    let file = source.to_str().unwrap();
+    let v = explain_json(file, &["GET", "http://example.com/api/a/../b?q=1", "-H", "x-key: k1"]);
+    assert_eq!(v["route"], "api");
+    assert_eq!(v["upstream_path"], "/v2/b?q=1");
+    assert_eq!(v["path"], "/api/b");
+    assert_eq!(v["limits"]["max_header_count"], 20);
+    assert_eq!(v["limits"]["max_body_size"], 1024 * 1024);
+    assert!(v["limits"]["idle_timeout_ms"].is_null());
+    assert_eq!(v["rate_limit_key"], "header `x-key` = `k1`");
+    assert_eq!(v["agents"], serde_json::json!(["waf"]));
+    assert_eq!(
+        v["request_headers"],
+        serde_json::json!([{"op": "set", "name": "x-from", "value": "zen"}, {"op": "remove", "name": "cookie"}])
+    );
+    assert_eq!(
+        v["response_headers"],
+        serde_json::json!([{"op": "add", "name": "x-served", "value": "1"}])
+    );
+    let v = explain_json(file, &["GET", "http://example.com/ok"]);
+    assert!(v["upstream_path"].is_null());
+    assert!(v["rate_limit_key"].is_null());
+    assert_eq!(v["agents"], serde_json::json!([]));
+    // A declared body over the route's limit is refused like the runtime does.
+    let v = explain_json(
+        file,
+        &["POST", "http://example.com/api/x", "-H", "content-length: 2000000"],
+    );
+    assert_eq!(v["route"], "api");
+    assert_eq!(v["status"], 413);
+    assert!(v["upstream_path"].is_null());
+    // An absolute-form target is routed on its own host; a Host naming
+    // another authority is refused.
+    let absolute = |host: &str| {
+        let host = format!("host: {host}");
+        explain_json(file, &["--absolute-form", "GET", "http://example.com/ok", "-H", &host])
+    };
+    assert_eq!(absolute("example.com:80")["route"], "ok");
+    let v = absolute("other.example");
+    assert!(v["route"].is_null());
+    assert_eq!(v["status"], 400);
+    assert_eq!(v["error"], "`Host` names another authority than the request target");
+}
+
+#[test]
 fn explain_renders_redirects_with_captures() {
     let v = explain_json(
         FIXTURE,

@@ -385,7 +385,7 @@ fn decide(serving: &Serving, session: &Session, request_id: &http::HeaderValue) 
         } else {
             Scheme::Http
         },
-        target_authority: header.uri.authority().map(|a| a.as_str()),
+        target_authority: request::target_authority(header),
         host_header,
         path: header.uri.path(),
         query: header.uri.query(),
@@ -664,7 +664,7 @@ impl ProxyHttp for Zentinel {
         let changed = decision
             .upstream_path(raw_path)
             .is_some_and(|p| p != request.uri.path());
-        if changed || request.uri.authority().is_some() {
+        if changed || request::target_authority(request).is_some() {
             if let Some(target) = decision.upstream_target(raw_path, request.uri.query()) {
                 let uri = target
                     .parse::<http::Uri>()

@@ -73,13 +73,23 @@ impl Added {
     }
 }
 
-/// The host and port the client asked for: HTTP/2's `:authority` (in the
-/// URI), HTTP/1's `Host`, or the authority of an absolute-form target.
-pub fn authority(request: &RequestHeader) -> &str {
-    request
-        .uri
+/// The authority of the request target: HTTP/2's `:authority` (in the
+/// URI), or an HTTP/1 absolute-form target's (Pingora keeps it only in the
+/// raw target, and has refused the request already when `Host` differs
+/// from it byte for byte).
+pub fn target_authority(request: &RequestHeader) -> Option<&str> {
+    if let Some(authority) = request.uri.authority() {
+        return Some(authority.as_str());
+    }
+    pingora_http::authority::raw_target_authority(request.raw_path())
         .authority()
-        .map(|a| a.as_str())
+        .and_then(|a| std::str::from_utf8(a).ok())
+}
+
+/// The host and port the client asked for: the target's authority
+/// (`target_authority`), else HTTP/1's `Host` (`zbin::decide::Facts::authority`).
+pub fn authority(request: &RequestHeader) -> &str {
+    target_authority(request)
         .or_else(|| request.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()))
         .unwrap_or("")
 }

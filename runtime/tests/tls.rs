@@ -272,22 +272,12 @@ fn h2_get(port: u16, server_name: &str, trusted: &[&Generated], target: &str) ->
             .await
             .unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-        let (mut client, connection) = h2::client::handshake(tls).await.unwrap();
-        tokio::spawn(connection);
         let request = http::Request::builder()
             .method("GET")
             .uri(format!("https://{server_name}{target}"))
             .body(())
             .unwrap();
-        let (response, _) = client.send_request(request, true).unwrap();
-        let response = response.await.unwrap();
-        let (parts, mut body) = response.into_parts();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk.unwrap();
-            body.flow_control().release_capacity(chunk.len()).unwrap();
-            bytes.extend_from_slice(&chunk);
-        }
+        let (parts, bytes) = h2_exchange(tls, request).await;
         (parts.status.as_u16(), parts.headers, bytes)
     })
 }

@@ -36,6 +36,7 @@ fn ketama_sends_a_client_where_zenc_predicts() {
             query: None,
             headers: Vec::new(),
             client_ip: Some("127.0.0.1".parse().unwrap()),
+            absolute_form: false,
         },
     );
     let predicted = outcome.server.expect("consistent hashing decides");

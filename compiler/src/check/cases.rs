@@ -139,6 +139,7 @@ impl Checker<'_> {
                     query,
                     headers,
                     client_ip,
+                    absolute_form: false,
                 },
                 expectations,
             });

@@ -455,6 +455,25 @@ fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
     }
 }
 
+/// One HTTP/2 exchange on `io` (a TCP or TLS stream): the request, then
+/// the answer's head and its whole body.
+pub async fn h2_exchange<T>(io: T, request: http::Request<()>) -> (http::response::Parts, Vec<u8>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut client, connection) = h2::client::handshake(io).await.unwrap();
+    tokio::spawn(connection);
+    let (response, _) = client.send_request(request, true).unwrap();
+    let (parts, mut body) = response.await.unwrap().into_parts();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        body.flow_control().release_capacity(chunk.len()).unwrap();
+        bytes.extend_from_slice(&chunk);
+    }
+    (parts, bytes)
+}
+
 /// A `zentinel run` process serving a policy.
 pub struct Proxy {
     child: Child,
