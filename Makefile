@@ -26,6 +26,7 @@ run: deps
 	./target/release/zentinel run examples/quickstart.zbin
 
 test: deps
+	vendor/sync.sh --check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace

@@ -49,22 +49,10 @@ impl Added {
 
     /// Sets the header on a request (replacing any the client sent). Its
     /// name is neither parsed nor copied, as Pingora's `insert_header`
-    /// would for each request, and it is kept out of the header maps, which
-    /// would grow to take it (vendored `insert_known_header`): `headers`
-    /// does not show it, but the edits of `request_headers` and agents see
-    /// it as any other header.
+    /// would for each request (vendored `insert_known_header`, a patch
+    /// written for upstream).
     pub fn set(&self, request: &mut RequestHeader, value: HeaderValue) -> pingora_error::Result<()> {
         request.insert_known_header(self.name.clone(), self.wire, value)
-    }
-
-    /// `set`, on a request that may hold the header (`held`) or is known
-    /// not to: then no map is searched for the client's lines.
-    pub fn put(&self, request: &mut RequestHeader, value: HeaderValue, held: bool) -> pingora_error::Result<()> {
-        if held {
-            return self.set(request, value);
-        }
-        request.append_known_header(self.name.clone(), self.wire, value);
-        Ok(())
     }
 
     /// Sets the header on an answer.
@@ -648,17 +636,16 @@ mod tests {
         request.header_to_h1_wire(&mut wire);
         assert_eq!(
             String::from_utf8(wire).unwrap(),
-            "Accept: */*\r\nX-Request-Id: ours\r\nX-Forwarded-Proto: https\r\n",
-            "the client's value is gone; ours follow the client's headers"
+            "X-Request-Id: ours\r\nAccept: */*\r\nX-Forwarded-Proto: https\r\n",
+            "the client's value is replaced where it stood, in our case"
         );
         let mut answer = ResponseHeader::build(200, None).unwrap();
         answer.append_header("X-Request-Id", "from-the-origin").unwrap();
         X_REQUEST_ID
             .set_on_answer(&mut answer, HeaderValue::from_static("ours"))
             .unwrap();
-        // Kept apart from the map until written (or made into parts, for
-        // HTTP/2).
-        assert!(answer.headers.get("x-request-id").is_none());
+        // In the map, as every reader of `headers` expects.
+        assert_eq!(answer.headers.get("x-request-id").unwrap(), "ours");
         let parts = answer.as_owned_parts();
         let ids: Vec<_> = parts.headers.get_all("x-request-id").iter().collect();
         assert_eq!(ids, ["ours"]);

@@ -85,8 +85,6 @@ pub enum HeaderNameVariant<'a> {
 pub struct RequestHeader {
     base: ReqParts,
     header_name_map: Option<CaseMap>,
-    // Zentinel patch: headers set by `insert_known_header`.
-    known: Known,
     raw_target: RawTarget,
     // whether we send END_STREAM with HEADERS for h2 requests
     send_end_stream: bool,
@@ -155,7 +153,6 @@ impl RequestHeader {
         RequestHeader {
             base,
             header_name_map: None,
-            known: Known::default(),
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
         }
@@ -207,7 +204,6 @@ impl RequestHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
         append_header_value(
-            &mut self.known,
             self.header_name_map.as_mut(),
             &mut self.base.headers,
             name,
@@ -228,7 +224,6 @@ impl RequestHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while insert")?;
         insert_header_value(
-            &mut self.known,
             self.header_name_map.as_mut(),
             &mut self.base.headers,
             name,
@@ -236,30 +231,35 @@ impl RequestHeader {
         )
     }
 
-    /// Zentinel patch: room for `additional` more headers, in the value
-    /// map and the case map alike, so that adding several headers to a
-    /// header with few grows each map once instead of once per power of two.
+    /// Makes room for `additional` more headers, in the value map and the
+    /// case map alike, so that adding several headers to a header that has
+    /// few grows each map once instead of once per power of two.
+    ///
+    /// Past the `http` crate's size limit nothing is reserved, and the
+    /// inserts that follow fail as they would have without it.
     pub fn reserve(&mut self, additional: usize) {
-        reserve(self.header_name_map.as_mut(), &mut self.base.headers, additional)
+        let _ = self.base.headers.try_reserve(additional);
+        if let Some(name_map) = self.header_name_map.as_mut() {
+            let _ = name_map.try_reserve(additional);
+        }
     }
 
-    /// Zentinel patch: `insert_header` for a name known ahead of time:
-    /// `name` is kept as it is (neither parsed nor, when static, copied)
-    /// and `case` is how it is written on the wire. Any value under `name`
-    /// is replaced. The header is kept apart from the maps, so that adding
-    /// it grows neither, and is written after their headers: `headers`
-    /// (through `Deref`) does not show it, every other method does, and
-    /// the methods that change headers see it as one of them.
+    /// [`Self::insert_header`] for a name known ahead of time: `name` is
+    /// used as it is (not parsed from bytes, and not copied when it is a
+    /// static name), and `case` is how it is written on the wire. Any value
+    /// under `name` is replaced.
     pub fn insert_known_header(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) -> Result<()> {
-        self.known.insert(self.header_name_map.as_mut(), &mut self.base.headers, name, case, value);
+        debug_assert!(case.eq_ignore_ascii_case(name.as_str()), "{case} is not {name}");
+        if let Some(name_map) = self.header_name_map.as_mut() {
+            name_map
+                .try_insert(name.clone(), case.into_case_header_name())
+                .or_err(InvalidHTTPHeader, "too many headers")?;
+        }
+        self.base
+            .headers
+            .try_insert(name, value)
+            .or_err(InvalidHTTPHeader, "too many headers")?;
         Ok(())
-    }
-
-    /// Zentinel patch: `insert_known_header` that keeps any value already
-    /// under `name`, as `append_header` would: for a caller that knows the
-    /// header holds none, it saves a search of each map.
-    pub fn append_known_header(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) {
-        self.known.append(name, case, value);
     }
 
     /// Remove all headers under the name
@@ -267,9 +267,6 @@ impl RequestHeader {
     where
         &'a N: 'a + AsHeaderName,
     {
-        // Zentinel patch: `name` cannot be compared with the known headers
-        // (`AsHeaderName` is sealed), so they join the maps first.
-        self.known.fold(self.header_name_map.as_mut(), &mut self.base.headers);
         remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
     }
 
@@ -277,9 +274,7 @@ impl RequestHeader {
     ///
     /// The header case will be preserved.
     pub fn header_to_h1_wire(&self, buf: &mut impl BufMut) {
-        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf);
-        // Zentinel patch: the known headers follow the maps' headers.
-        self.known.to_h1_wire(buf)
+        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -287,9 +282,7 @@ impl RequestHeader {
     ///
     /// Headers of the same name are visited in insertion order.
     pub fn case_header_iter(&self) -> impl Iterator<Item = (&CaseHeaderName, &HeaderValue)> + '_ {
-        // Zentinel patch: the known headers follow the maps' headers.
         case_header_iter(self.header_name_map.as_ref(), &self.base.headers)
-            .chain(self.known.0.iter().map(|k| (&k.case, &k.value)))
     }
 
     /// Returns true if the request has case-sensitive headers.
@@ -319,10 +312,6 @@ impl RequestHeader {
                     case_header_name::titled_header_name_str(header).unwrap_or(header.as_str());
                 f(HeaderNameVariant::Titled(titled_header), value)?;
             }
-        }
-        // Zentinel patch: the known headers follow the maps' headers.
-        for known in &self.known.0 {
-            f(HeaderNameVariant::Case(&known.case), &known.value)?;
         }
 
         Ok(())
@@ -440,21 +429,15 @@ impl RequestHeader {
     /// rebuilding a [RequestHeader] from the result serializes the URI's origin-form path
     /// instead of the original bytes. [Clone] keeps it; [Self::set_raw_path()] restores it.
     pub fn as_owned_parts(&self) -> ReqParts {
-        let mut parts = clone_req_parts(&self.base);
-        // Zentinel patch: with the known headers.
-        self.known.append_to(&mut parts.headers);
-        parts
+        clone_req_parts(&self.base)
     }
 }
 
 impl Clone for RequestHeader {
     fn clone(&self) -> Self {
         Self {
-            // Zentinel patch: the known headers are copied as they are, not
-            // folded into the copy's maps.
-            base: clone_req_parts(&self.base),
+            base: self.as_owned_parts(),
             header_name_map: self.header_name_map.clone(),
-            known: self.known.clone(),
             raw_target: self.raw_target.clone(),
             send_end_stream: self.send_end_stream,
         }
@@ -470,7 +453,6 @@ impl From<ReqParts> for RequestHeader {
         Self {
             base: parts,
             header_name_map: None,
-            known: Known::default(),
             // The Uri is the only target available here, so it is the one that serializes.
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
@@ -479,10 +461,8 @@ impl From<ReqParts> for RequestHeader {
 }
 
 impl From<RequestHeader> for ReqParts {
-    fn from(mut req: RequestHeader) -> ReqParts {
-        // Zentinel patch: the known headers join the parts' map.
-        req.known.append_to(&mut req.base.headers);
-        req.base
+    fn from(resp: RequestHeader) -> ReqParts {
+        resp.base
     }
 }
 
@@ -504,8 +484,6 @@ pub struct ResponseHeader {
     base: RespParts,
     // an ordered header map to store the original case of each header name
     header_name_map: Option<CaseMap>,
-    // Zentinel patch: headers set by `insert_known_header`.
-    known: Known,
     // the reason phrase of the response, if unset, a default one will be used
     reason_phrase: Option<String>,
 }
@@ -527,10 +505,8 @@ impl Deref for ResponseHeader {
 impl Clone for ResponseHeader {
     fn clone(&self) -> Self {
         Self {
-            // Zentinel patch: as for requests.
-            base: clone_resp_parts(&self.base),
+            base: self.as_owned_parts(),
             header_name_map: self.header_name_map.clone(),
-            known: self.known.clone(),
             reason_phrase: self.reason_phrase.clone(),
         }
     }
@@ -542,23 +518,20 @@ impl From<RespParts> for ResponseHeader {
         Self {
             base: parts,
             header_name_map: None,
-            known: Known::default(),
             reason_phrase: None,
         }
     }
 }
 
 impl From<ResponseHeader> for RespParts {
-    fn from(mut resp: ResponseHeader) -> RespParts {
-        // Zentinel patch: the known headers join the parts' map.
-        resp.known.append_to(&mut resp.base.headers);
+    fn from(resp: ResponseHeader) -> RespParts {
         resp.base
     }
 }
 
 impl From<Box<ResponseHeader>> for Box<RespParts> {
     fn from(resp: Box<ResponseHeader>) -> Box<RespParts> {
-        Box::new(RespParts::from(*resp))
+        Box::new(resp.base)
     }
 }
 
@@ -577,7 +550,6 @@ impl ResponseHeader {
         ResponseHeader {
             base,
             header_name_map: None,
-            known: Known::default(),
             reason_phrase: None,
         }
     }
@@ -617,7 +589,6 @@ impl ResponseHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
         append_header_value(
-            &mut self.known,
             self.header_name_map.as_mut(),
             &mut self.base.headers,
             name,
@@ -638,7 +609,6 @@ impl ResponseHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while insert")?;
         insert_header_value(
-            &mut self.known,
             self.header_name_map.as_mut(),
             &mut self.base.headers,
             name,
@@ -646,15 +616,21 @@ impl ResponseHeader {
         )
     }
 
-    /// Zentinel patch: `insert_header` for a name known ahead of time:
-    /// `name` is kept as it is (neither parsed nor, when static, copied)
-    /// and `case` is how it is written on the wire. Any value under `name`
-    /// is replaced. The header is kept apart from the maps, so that adding
-    /// it grows neither, and is written after their headers: `headers`
-    /// (through `Deref`) does not show it, every other method does, and
-    /// the methods that change headers see it as one of them.
+    /// [`Self::insert_header`] for a name known ahead of time: `name` is
+    /// used as it is (not parsed from bytes, and not copied when it is a
+    /// static name), and `case` is how it is written on the wire. Any value
+    /// under `name` is replaced.
     pub fn insert_known_header(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) -> Result<()> {
-        self.known.insert(self.header_name_map.as_mut(), &mut self.base.headers, name, case, value);
+        debug_assert!(case.eq_ignore_ascii_case(name.as_str()), "{case} is not {name}");
+        if let Some(name_map) = self.header_name_map.as_mut() {
+            name_map
+                .try_insert(name.clone(), case.into_case_header_name())
+                .or_err(InvalidHTTPHeader, "too many headers")?;
+        }
+        self.base
+            .headers
+            .try_insert(name, value)
+            .or_err(InvalidHTTPHeader, "too many headers")?;
         Ok(())
     }
 
@@ -663,9 +639,6 @@ impl ResponseHeader {
     where
         &'a N: 'a + AsHeaderName,
     {
-        // Zentinel patch: `name` cannot be compared with the known headers
-        // (`AsHeaderName` is sealed), so they join the maps first.
-        self.known.fold(self.header_name_map.as_mut(), &mut self.base.headers);
         remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
     }
 
@@ -673,9 +646,7 @@ impl ResponseHeader {
     ///
     /// The header case will be preserved.
     pub fn header_to_h1_wire(&self, buf: &mut impl BufMut) {
-        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf);
-        // Zentinel patch: the known headers follow the maps' headers.
-        self.known.to_h1_wire(buf)
+        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -683,9 +654,7 @@ impl ResponseHeader {
     ///
     /// Headers of the same name are visited in insertion order.
     pub fn case_header_iter(&self) -> impl Iterator<Item = (&CaseHeaderName, &HeaderValue)> + '_ {
-        // Zentinel patch: the known headers follow the maps' headers.
         case_header_iter(self.header_name_map.as_ref(), &self.base.headers)
-            .chain(self.known.0.iter().map(|k| (&k.case, &k.value)))
     }
 
     /// Returns true if the response has case-sensitive headers.
@@ -715,10 +684,6 @@ impl ResponseHeader {
                     case_header_name::titled_header_name_str(header).unwrap_or(header.as_str());
                 f(HeaderNameVariant::Titled(titled_header), value)?;
             }
-        }
-        // Zentinel patch: the known headers follow the maps' headers.
-        for known in &self.known.0 {
-            f(HeaderNameVariant::Case(&known.case), &known.value)?;
         }
 
         Ok(())
@@ -765,10 +730,7 @@ impl ResponseHeader {
 
     /// Clone `self` into [http::response::Parts].
     pub fn as_owned_parts(&self) -> RespParts {
-        let mut parts = clone_resp_parts(&self.base);
-        // Zentinel patch: with the known headers.
-        self.known.append_to(&mut parts.headers);
-        parts
+        clone_resp_parts(&self.base)
     }
 
     /// Helper function to set the HTTP content length on the response header.
@@ -923,10 +885,10 @@ fn http_header_map_upper_bound(size_hint: Option<usize>) -> usize {
     // upper bound in the crate. Any way you cut it, 4,096 headers is insane.
     const PINGORA_MAX_HEADER_COUNT: usize = 4096;
     const INIT_HEADER_SIZE: usize = 8;
-    // Zentinel patch: a size hint is the count of headers parsed; a proxy
-    // then adds a few to nearly every request and answer (forwarding
-    // headers, a request id, `Date`), and a map with no room grows (a new
-    // table, every entry moved) on the first of them.
+    // A size hint is the count of headers parsed; a proxy then adds a few to
+    // nearly every request and answer (forwarding headers, a request id,
+    // `Date`), and a map with no room grows (a new table, every entry moved)
+    // on the first of them.
     const PROXY_HEADROOM: usize = 4;
 
     // We select the size hint or the max size here, ensuring that we pick a value substantially lower
@@ -938,22 +900,17 @@ fn http_header_map_upper_bound(size_hint: Option<usize>) -> usize {
 }
 
 #[inline]
-fn append_header_value(
-    known: &mut Known,
-    mut name_map: Option<&mut CaseMap>,
-    value_map: &mut HMap,
+fn append_header_value<T>(
+    name_map: Option<&mut CaseMap>,
+    value_map: &mut HMap<T>,
     name: impl IntoCaseHeaderName,
-    value: HeaderValue,
+    value: T,
 ) -> Result<bool> {
     let case_header_name = name.into_case_header_name();
     let header_name: HeaderName = case_header_name
         .as_slice()
         .try_into()
         .or_err(InvalidHTTPHeader, "invalid header name")?;
-    // Zentinel patch: a known header of this name is its first value.
-    if known.holds(&header_name) {
-        known.fold(name_map.as_deref_mut(), value_map);
-    }
     // store the original case in the map
     if let Some(name_map) = name_map {
         // Use the non-panicking `try_append`: the infallible `append` calls
@@ -972,116 +929,23 @@ fn append_header_value(
 }
 
 #[inline]
-fn insert_header_value(
-    known: &mut Known,
+fn insert_header_value<T>(
     name_map: Option<&mut CaseMap>,
-    value_map: &mut HMap,
+    value_map: &mut HMap<T>,
     name: impl IntoCaseHeaderName,
-    value: HeaderValue,
+    value: T,
 ) -> Result<()> {
     let case_header_name = name.into_case_header_name();
     let header_name: HeaderName = case_header_name
         .as_slice()
         .try_into()
         .or_err(InvalidHTTPHeader, "invalid header name")?;
-    // Zentinel patch: this value replaces a known header's.
-    known.forget(&header_name);
     if let Some(name_map) = name_map {
         // store the original case in the map
         name_map.insert(header_name.clone(), case_header_name);
     }
     value_map.insert(header_name, value);
     Ok(())
-}
-
-// Zentinel patch: a header set by `insert_known_header`.
-#[derive(Debug, Clone)]
-struct KnownHeader {
-    name: HeaderName,
-    case: CaseHeaderName,
-    value: HeaderValue,
-}
-
-// Zentinel patch: the headers set by `insert_known_header`, in the order
-// they were set. A name is here or in the maps, never in both, unless
-// `append_known_header` put it in both (the wire then has both lines).
-#[derive(Debug, Clone, Default)]
-struct Known(Vec<KnownHeader>);
-
-impl Known {
-    fn insert(
-        &mut self,
-        name_map: Option<&mut CaseMap>,
-        value_map: &mut HMap,
-        name: HeaderName,
-        case: &'static str,
-        value: HeaderValue,
-    ) {
-        remove_header(name_map, value_map, &name);
-        self.forget(&name);
-        self.append(name, case, value);
-    }
-
-    fn append(&mut self, name: HeaderName, case: &'static str, value: HeaderValue) {
-        debug_assert!(case.eq_ignore_ascii_case(name.as_str()), "{case} is not {name}");
-        let case = bytes::Bytes::from_static(case.as_bytes()).into_case_header_name();
-        self.0.push(KnownHeader { name, case, value });
-    }
-
-    fn holds(&self, name: &HeaderName) -> bool {
-        self.0.iter().any(|k| k.name == *name)
-    }
-
-    fn forget(&mut self, name: &HeaderName) {
-        if self.holds(name) {
-            self.0.retain(|k| k.name != *name);
-        }
-    }
-
-    // Moves every known header into the maps, as if it had been inserted
-    // there in the first place.
-    fn fold(&mut self, mut name_map: Option<&mut CaseMap>, value_map: &mut HMap) {
-        // Pingora removes a dozen hop-by-hop headers from every upstream
-        // request, each through here, before any known header is added:
-        // an empty list must cost a test, not a drain.
-        if self.0.is_empty() {
-            return;
-        }
-        for known in self.0.drain(..) {
-            // Past `http`'s size limit a header is dropped, as
-            // `insert_header` would have refused it.
-            if value_map.try_append(known.name.clone(), known.value).is_ok() {
-                if let Some(name_map) = name_map.as_deref_mut() {
-                    let _ = name_map.try_append(known.name, known.case);
-                }
-            }
-        }
-    }
-
-    fn append_to(&self, headers: &mut HMap) {
-        for known in &self.0 {
-            let _ = headers.try_append(known.name.clone(), known.value.clone());
-        }
-    }
-
-    fn to_h1_wire(&self, buf: &mut impl BufMut) {
-        for known in &self.0 {
-            buf.put_slice(known.case.as_slice());
-            buf.put_slice(b": ");
-            buf.put_slice(known.value.as_ref());
-            buf.put_slice(b"\r\n");
-        }
-    }
-}
-
-// Zentinel patch (see `reserve` above).
-fn reserve<T>(name_map: Option<&mut CaseMap>, value_map: &mut HMap<T>, additional: usize) {
-    // Never panics: past `http`'s size limit, the inserts that follow
-    // return their error as they would have without this.
-    let _ = value_map.try_reserve(additional);
-    if let Some(name_map) = name_map {
-        let _ = name_map.try_reserve(additional);
-    }
 }
 
 // the &N here is to avoid clone(). None Copy type like String can impl AsHeaderName
@@ -1250,111 +1114,6 @@ mod tests {
         assert_eq!(8, http_header_map_upper_bound(None));
         assert_eq!(20, http_header_map_upper_bound(Some(16)));
         assert_eq!(4096, http_header_map_upper_bound(Some(7777)));
-    }
-
-    // Zentinel patch: known headers.
-    fn wire(req: &RequestHeader) -> String {
-        let mut buf: Vec<u8> = vec![];
-        req.header_to_h1_wire(&mut buf);
-        String::from_utf8(buf).unwrap()
-    }
-
-    const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
-    const RID: HeaderName = HeaderName::from_static("x-request-id");
-
-    #[test]
-    fn known_headers_replace_parsed_ones_and_follow_the_maps() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.append_header("x-forwarded-for", "10.0.0.1").unwrap();
-        req.append_header("Host", "a").unwrap();
-        req.append_header("X-FORWARDED-FOR", "10.0.0.2").unwrap();
-        req.insert_known_header(XFF, "X-Forwarded-For", HeaderValue::from_static("10.0.0.1, 10.0.0.2, 1.2.3.4"))
-            .unwrap();
-        req.insert_known_header(RID, "X-Request-Id", HeaderValue::from_static("one")).unwrap();
-        req.insert_known_header(RID, "X-Request-Id", HeaderValue::from_static("two")).unwrap();
-        assert_eq!(
-            wire(&req),
-            "Host: a\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2, 1.2.3.4\r\nX-Request-Id: two\r\n"
-        );
-        let names: Vec<_> = req.case_header_iter().map(|(k, _)| k.as_slice().to_vec()).collect();
-        assert_eq!(names, [&b"Host"[..], b"X-Forwarded-For", b"X-Request-Id"]);
-        let mut seen = vec![];
-        req.map(|name, value| {
-            let HeaderNameVariant::Case(name) = name else { panic!("case kept") };
-            seen.push((name.as_slice().to_vec(), value.clone()));
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(seen.len(), 3);
-        // Without case, the known header keeps the case it was given.
-        let mut req = RequestHeader::build_no_case("GET", b"/", None).unwrap();
-        req.insert_known_header(RID, "X-Request-Id", HeaderValue::from_static("x")).unwrap();
-        assert_eq!(wire(&req), "X-Request-Id: x\r\n");
-    }
-
-    #[test]
-    fn appended_known_headers_keep_what_is_there() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.append_header("Host", "a").unwrap();
-        req.append_known_header(XFF, "X-Forwarded-For", HeaderValue::from_static("1.2.3.4"));
-        assert_eq!(wire(&req), "Host: a\r\nX-Forwarded-For: 1.2.3.4\r\n");
-        // A line already under the name stays, and both go with one removal.
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.append_header("Host", "a").unwrap();
-        req.append_header("x-request-id", "old").unwrap();
-        req.append_known_header(RID, "X-Request-Id", HeaderValue::from_static("new"));
-        assert_eq!(wire(&req), "Host: a\r\nx-request-id: old\r\nX-Request-Id: new\r\n");
-        req.remove_header("x-request-id");
-        assert_eq!(wire(&req), "Host: a\r\n");
-    }
-
-    #[test]
-    fn header_methods_see_known_headers() {
-        let build = || {
-            let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-            req.insert_header("Host", "a").unwrap();
-            req.insert_known_header(RID, "X-Request-Id", HeaderValue::from_static("id")).unwrap();
-            req
-        };
-        let mut req = build();
-        req.insert_header("x-request-id", "mine").unwrap();
-        assert_eq!(wire(&req), "Host: a\r\nx-request-id: mine\r\n");
-        let mut req = build();
-        req.append_header("X-Request-ID", "more").unwrap();
-        assert_eq!(wire(&req), "Host: a\r\nX-Request-Id: id\r\nX-Request-ID: more\r\n");
-        assert_eq!(req.headers.get_all("x-request-id").iter().count(), 2);
-        let mut req = build();
-        assert_eq!(req.remove_header("x-request-id").unwrap(), "id");
-        assert_eq!(wire(&req), "Host: a\r\n");
-        // Other names leave a known header where it is.
-        let mut req = build();
-        req.insert_header("x-other", "1").unwrap();
-        req.append_header("x-more", "2").unwrap();
-        assert!(req.remove_header("x-none").is_none());
-        assert_eq!(wire(&req), "Host: a\r\nx-other: 1\r\nx-more: 2\r\nX-Request-Id: id\r\n");
-    }
-
-    #[test]
-    fn known_headers_survive_copies_and_conversions() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.insert_header("Host", "a").unwrap();
-        req.insert_known_header(RID, "X-Request-Id", HeaderValue::from_static("id")).unwrap();
-        let copy = req.clone();
-        assert_eq!(wire(&copy), wire(&req));
-        assert!(copy.headers.get("x-request-id").is_none(), "kept apart in the copy too");
-        assert_eq!(req.as_owned_parts().headers["x-request-id"], "id");
-        assert_eq!(ReqParts::from(req).headers["x-request-id"], "id");
-
-        let mut resp = ResponseHeader::build(200, None).unwrap();
-        resp.insert_header("Server", "s").unwrap();
-        resp.insert_known_header(RID, "X-Request-Id", HeaderValue::from_static("id")).unwrap();
-        let mut buf: Vec<u8> = vec![];
-        resp.clone().header_to_h1_wire(&mut buf);
-        assert_eq!(buf, b"Server: s\r\nX-Request-Id: id\r\n");
-        assert_eq!(resp.as_owned_parts().headers["x-request-id"], "id");
-        assert_eq!(RespParts::from(resp.clone()).headers["x-request-id"], "id");
-        let boxed: Box<RespParts> = Box::new(resp).into();
-        assert_eq!(boxed.headers["x-request-id"], "id");
     }
 
     #[test]
