@@ -352,49 +352,64 @@ pub fn to_text(request: &RequestSpec, outcome: &Outcome) -> String {
         return out;
     };
     out.push_str(&format!("  matched as host `{}`, path `{path}`\n", outcome.host));
-    match (&outcome.route, outcome.action, outcome.decision.refusal()) {
-        (None, _, _) => out.push_str("  no route matches: answered 404\n"),
-        (Some(route), _, Some(refusal)) => out.push_str(&format!(
-            "  route `{route}`: refused: {refusal}: answered {}\n",
-            refusal.status()
-        )),
-        (Some(route), Some("proxy"), _) => {
+    out.push_str(&action_text(outcome));
+    out.push_str(&modifiers_text(outcome));
+    if !outcome.candidates.is_empty() {
+        out.push_str("  candidates, best first:\n");
+        for (i, candidate) in outcome.candidates.iter().enumerate() {
+            let mark = if i == 0 && outcome.route.is_some() { "*" } else { " " };
+            out.push_str(&format!("  {mark} {:<20} {}\n", candidate.route, candidate.key));
+        }
+    }
+    out
+}
+
+/// What the winning route does, in words.
+fn action_text(outcome: &Outcome) -> String {
+    let Some(route) = &outcome.route else {
+        return "  no route matches: answered 404\n".to_string();
+    };
+    if let Some(refusal) = outcome.decision.refusal() {
+        return format!("  route `{route}`: refused: {refusal}: answered {}\n", refusal.status());
+    }
+    match outcome.action {
+        Some("proxy") => {
             let targets: Vec<String> = outcome
                 .upstreams
                 .iter()
-                .map(|(u, share)| {
-                    if *share == 100 {
-                        format!("`{u}`")
-                    } else {
-                        format!("`{u}` {share}%")
-                    }
+                .map(|(u, share)| match share {
+                    100 => format!("`{u}`"),
+                    _ => format!("`{u}` {share}%"),
                 })
                 .collect();
-            out.push_str(&format!("  route `{route}`: proxy to {}\n", targets.join(", ")));
-            if let Some(upstream_path) = outcome
+            let mut out = format!("  route `{route}`: proxy to {}\n", targets.join(", "));
+            let rewritten = outcome
                 .upstream_path
                 .as_ref()
-                .filter(|p| Some(*p) != outcome.path.as_ref())
-            {
+                .filter(|p| Some(*p) != outcome.path.as_ref());
+            if let Some(upstream_path) = rewritten {
                 out.push_str(&format!("  upstream receives `{upstream_path}`\n"));
             }
             match &outcome.server {
                 Ok(server) => out.push_str(&format!("  server {server} (when every server is up)\n")),
                 Err(why) => out.push_str(&format!("  server: {why}\n")),
             }
+            out
         }
-        (Some(route), Some("redirect"), _) => out.push_str(&format!(
+        Some("redirect") => format!(
             "  route `{route}`: redirect {} to `{}`\n",
             outcome.status.unwrap_or_default(),
             outcome.location.as_deref().unwrap_or_default()
-        )),
-        (Some(route), Some("respond"), _) => out.push_str(&format!(
-            "  route `{route}`: respond {}\n",
-            outcome.status.unwrap_or_default()
-        )),
-        (Some(route), None, _) => out.push_str(&format!("  route `{route}`: no action: answered 404\n")),
-        (Some(route), Some(action), _) => out.push_str(&format!("  route `{route}`: {action}\n")),
+        ),
+        Some("respond") => format!("  route `{route}`: respond {}\n", outcome.status.unwrap_or_default()),
+        Some(action) => format!("  route `{route}`: {action}\n"),
+        None => format!("  route `{route}`: no action: answered 404\n"),
     }
+}
+
+/// The agents, rate-limit key and header edits, where there are any.
+fn modifiers_text(outcome: &Outcome) -> String {
+    let mut out = String::new();
     if !outcome.agents.is_empty() {
         let names: Vec<String> = outcome.agents.iter().map(|a| format!("`{a}`")).collect();
         out.push_str(&format!("  agents {}\n", names.join(", ")));
@@ -413,13 +428,6 @@ pub fn to_text(request: &RequestSpec, outcome: &Outcome) -> String {
             "  response headers: {}\n",
             edits_text(&outcome.response_headers)
         ));
-    }
-    if !outcome.candidates.is_empty() {
-        out.push_str("  candidates, best first:\n");
-        for (i, candidate) in outcome.candidates.iter().enumerate() {
-            let mark = if i == 0 && outcome.route.is_some() { "*" } else { " " };
-            out.push_str(&format!("  {mark} {:<20} {}\n", candidate.route, candidate.key));
-        }
     }
     out
 }

@@ -197,8 +197,12 @@ impl RequestKey {
         match key {
             RateKey::Route => RequestKey::Route,
             RateKey::ClientIp => RequestKey::ClientIp(facts.client_ip),
-            RateKey::Header(name) => RequestKey::Header(facts.headers.value(name).map(|v| v.into_owned().into())),
+            RateKey::Header(name) => RequestKey::header(name, facts),
         }
+    }
+
+    fn header(name: &str, facts: &Facts<'_>) -> RequestKey {
+        RequestKey::Header(facts.headers.value(name).map(|v| v.into_owned().into()))
     }
 }
 
@@ -420,11 +424,16 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
         Ok(path) => Normal::new(facts.path, path),
         Err(error) => return Decision::refused(host, None, None, Refusal::Path(error)),
     };
-    let (host_text, path_text) = (host.get(authority), path.get(facts.path));
+    let routed = Routed {
+        program,
+        facts,
+        host: host.get(authority),
+        path: path.get(facts.path),
+    };
     let found = program.lookup(&crate::Request {
         method: facts.method,
-        host: host_text,
-        path: path_text,
+        host: routed.host,
+        path: routed.path,
         query: facts.query,
         headers: facts.headers,
     });
@@ -437,87 +446,110 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
             rate_key: None,
         };
     };
-    let index = found.route;
-    let route = &policy.routes[index as usize];
-    let limits = effective_limits(policy, Some(route));
-    let refusal = if headers_over(&limits, facts.headers) {
-        Some(Refusal::HeadersTooLarge)
-    } else if limits
-        .max_body_size
-        .zip(facts.content_length)
-        .is_some_and(|(max, declared)| declared > max)
-    {
-        Some(Refusal::BodyTooLarge)
-    } else {
-        None
-    };
-    if let Some(refusal) = refusal {
-        return Decision::refused(host, Some(path), Some(index), refusal);
+    let route = &policy.routes[found.route as usize];
+    if let Some(refusal) = route_refusal(&effective_limits(policy, Some(route)), facts) {
+        return Decision::refused(host, Some(path), Some(found.route), refusal);
     }
-    let template = |program: &Program<'_>, template| {
-        let captures = program.captures(index, path_text);
-        render(
-            template,
-            &TemplateContext {
-                host: host_text,
-                path: path_text,
-                query: facts.query,
-                scheme: facts.scheme.as_str(),
-                request_id: facts.request_id,
-                captures: &captures,
-            },
-        )
-    };
-    let act = match &route.action {
-        Action::Proxy(targets) => Act::Proxy {
-            rewritten: match &route.modifiers.rewrite {
-                None => None,
-                Some(Rewrite::Prefix { from, to }) => rewrite_prefix(path_text, from, to).map(String::into_boxed_str),
-                Some(Rewrite::Template(t)) => Some(template(program, t))
-                    .filter(|p| p != path_text)
-                    .map(String::into_boxed_str),
-            },
-            balance_keys: targets
-                .iter()
-                .filter_map(|&(upstream, _)| {
-                    let key = match &policy.upstreams[upstream as usize].balance {
-                        Balance::KetamaClientIp => RateKey::ClientIp,
-                        Balance::KetamaHeader(name) => RateKey::Header(name.clone()),
-                        _ => return None,
-                    };
-                    Some((upstream, RequestKey::read(&key, facts)))
-                })
-                .collect(),
-        },
-        Action::Static { .. } => Act::Static {
-            relative_from: match &route.path {
-                PathMatch::Prefix(prefix) => {
-                    let prefix = prefix.trim_end_matches('/');
-                    if path_text.starts_with(prefix) {
-                        prefix.len()
-                    } else {
-                        0
-                    }
-                }
-                _ => 0,
-            },
-        },
-        Action::Redirect { location, .. } => Act::Redirect {
-            location: template(program, location).into_boxed_str(),
-        },
-        Action::Respond { .. } => Act::Respond,
-        Action::NotFound => Act::NotFound,
-    };
+    let act = routed.act(found.route, route);
+    let rate_key = route
+        .modifiers
+        .rate_limit
+        .as_ref()
+        .map(|limit| RequestKey::read(&limit.key, facts));
     Decision {
         host,
         path: Some(path),
-        route: Some(index),
+        route: Some(found.route),
         act,
-        rate_key: route
-            .modifiers
-            .rate_limit
-            .as_ref()
-            .map(|limit| RequestKey::read(&limit.key, facts)),
+        rate_key,
+    }
+}
+
+/// What a route's limits refuse before its action: too many or too large
+/// headers (`431`), a declared body over `max_body_size` (`413`).
+fn route_refusal(limits: &Limits, facts: &Facts<'_>) -> Option<Refusal> {
+    if headers_over(limits, facts.headers) {
+        return Some(Refusal::HeadersTooLarge);
+    }
+    let declared_over = limits
+        .max_body_size
+        .zip(facts.content_length)
+        .is_some_and(|(max, declared)| declared > max);
+    declared_over.then_some(Refusal::BodyTooLarge)
+}
+
+/// A routed request: its facts, with the host and path as matched.
+struct Routed<'a, 'p, 'r> {
+    program: &'a Program<'p>,
+    facts: &'a Facts<'r>,
+    host: &'a str,
+    path: &'a str,
+}
+
+impl Routed<'_, '_, '_> {
+    /// What `route` (number `index`) does with the request.
+    fn act(&self, index: u32, route: &Route) -> Act {
+        match &route.action {
+            Action::Proxy(targets) => Act::Proxy {
+                rewritten: self.rewritten(index, route),
+                balance_keys: targets
+                    .iter()
+                    .filter_map(|&(upstream, _)| Some((upstream, self.balance_key(upstream)?)))
+                    .collect(),
+            },
+            Action::Static { .. } => Act::Static {
+                relative_from: match &route.path {
+                    PathMatch::Prefix(prefix) => {
+                        let prefix = prefix.trim_end_matches('/');
+                        if self.path.starts_with(prefix) {
+                            prefix.len()
+                        } else {
+                            0
+                        }
+                    }
+                    _ => 0,
+                },
+            },
+            Action::Redirect { location, .. } => Act::Redirect {
+                location: self.render(index, location).into_boxed_str(),
+            },
+            Action::Respond { .. } => Act::Respond,
+            Action::NotFound => Act::NotFound,
+        }
+    }
+
+    /// The path a rewrite makes of the request's, when it changes it.
+    fn rewritten(&self, index: u32, route: &Route) -> Option<Box<str>> {
+        let rewritten = match route.modifiers.rewrite.as_ref()? {
+            Rewrite::Prefix { from, to } => rewrite_prefix(self.path, from, to)?,
+            Rewrite::Template(template) => self.render(index, template),
+        };
+        (rewritten != self.path).then(|| rewritten.into_boxed_str())
+    }
+
+    /// The key consistent hashing reads for `upstream`, if it hashes.
+    fn balance_key(&self, upstream: u32) -> Option<RequestKey> {
+        Some(match &self.program.policy().upstreams[upstream as usize].balance {
+            Balance::KetamaClientIp => RequestKey::ClientIp(self.facts.client_ip),
+            Balance::KetamaHeader(name) => RequestKey::header(name, self.facts),
+            _ => return None,
+        })
+    }
+
+    /// `template` for this request, with route `index`'s captures.
+    fn render(&self, index: u32, template: &crate::model::Template) -> String {
+        let captures = self.program.captures(index, self.path);
+        render(
+            template,
+            &TemplateContext {
+                host: self.host,
+                path: self.path,
+                query: self.facts.query,
+                scheme: self.facts.scheme.as_str(),
+                request_id: self.facts.request_id,
+                captures: &captures,
+            },
+        )
     }
 }
 
