@@ -29,7 +29,7 @@ fn front_end(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("zenc_check", routes), &text, |b, text| {
             b.iter(|| {
                 let compilation = zenc::check_source(Path::new("bench.zen"), text);
-                assert!(compilation.checked.is_some());
+                assert!(compilation.checked().is_some());
                 compilation
             })
         });

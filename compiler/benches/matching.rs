@@ -23,7 +23,7 @@ fn prepare(text: &str) -> Prepared {
         compilation.diagnostics.first()
     );
     let artifact = zbin::AlignedBytes::new(&compilation.artifact().expect("artifact"));
-    let policy = compilation.checked.expect("checks").policy;
+    let policy = compilation.checked().cloned().expect("checks").policy;
     // Up to 1,000 requests spread over the routes, each routed somewhere.
     let step = (policy.routes.len() / 1000).max(1);
     let requests = policy

@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod ast;
+pub mod build;
 pub mod check;
 pub mod diagnostic;
 pub mod emit;
@@ -27,16 +28,26 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::loader::{Program, ReadError};
 use crate::source::Span;
 
-/// The outcome of loading, checking and compiling one policy.
+/// The outcome of loading, checking and compiling one policy: the
+/// program as loaded, its diagnostics, and, when nothing was wrong, the
+/// policy built.
 #[derive(Debug)]
 pub struct Compilation {
     pub program: Program,
     /// Present when there was no error.
-    pub checked: Option<Checked>,
-    built: Option<(analyze::Layout, emit::Automata)>,
-    pub stats: Option<BuildStats>,
+    pub built: Option<Built>,
     /// Errors and warnings, in source order.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A policy that checked clean, laid out and built, and whose analysis
+/// found nothing wrong: all that `emit` writes.
+#[derive(Debug)]
+pub struct Built {
+    pub checked: Checked,
+    pub layout: build::Layout,
+    pub automata: build::Automata,
+    pub stats: BuildStats,
 }
 
 /// Figures about a build, for `zenc build`'s summary.
@@ -57,26 +68,35 @@ impl Compilation {
     /// relative to the root file's directory: the artifact belongs beside
     /// its source (see `artifact_at` for elsewhere).
     pub fn artifact(&self) -> Option<Vec<u8>> {
-        let (layout, automata) = self.built.as_ref()?;
-        let checked = self.checked.as_ref()?;
+        let built = self.built.as_ref()?;
         let (digest, sources) = emit::provenance(&self.program);
-        Some(emit::write(&checked.policy, layout, automata, digest, sources))
+        Some(emit::write(
+            &built.checked.policy,
+            &built.layout,
+            &built.automata,
+            digest,
+            sources,
+        ))
+    }
+
+    /// The checked policy, its tests and spans, when there was no error.
+    pub fn checked(&self) -> Option<&Checked> {
+        self.built.as_ref().map(|b| &b.checked)
     }
 
     /// The artifact for a file in `dir`: relative paths rebased so that
     /// they still name the same files from there.
     pub fn artifact_at(&self, dir: &Path) -> Option<Vec<u8>> {
-        let (layout, automata) = self.built.as_ref()?;
-        let checked = self.checked.as_ref()?;
+        let built = self.built.as_ref()?;
         let root_dir = self
             .program
             .module(self.program.root)
             .and_then(|m| m.dir.clone())
             .unwrap_or_default();
-        let mut policy = checked.policy.clone();
+        let mut policy = built.checked.policy.clone();
         emit::rebase(&mut policy, &root_dir, dir);
         let (digest, sources) = emit::provenance(&self.program);
-        Some(emit::write(&policy, layout, automata, digest, sources))
+        Some(emit::write(&policy, &built.layout, &built.automata, digest, sources))
     }
 
     pub fn has_errors(&self) -> bool {
@@ -103,14 +123,14 @@ pub fn check_source(path: &Path, text: &str) -> Compilation {
 
 /// A combined automaton that cannot be built: pointed at the routes whose
 /// regexes go into it (literal patterns never make it grow).
-fn automaton_error(error: &emit::BuildError, checked: &Checked, program: &Program) -> Diagnostic {
+fn automaton_error(error: &build::BuildError, checked: &Checked, program: &Program) -> Diagnostic {
     let regex_routes: Vec<Span> = checked
         .policy
         .routes
         .iter()
         .zip(&checked.route_spans)
         .filter(|(route, _)| match error {
-            emit::BuildError::TooLarge { automaton: "host", .. } => {
+            build::BuildError::TooLarge { automaton: "host", .. } => {
                 matches!(route.host, zbin::model::HostMatch::Regex(_))
             }
             _ => matches!(route.path, zbin::model::PathMatch::Regex(_)),
@@ -149,6 +169,7 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
             Code::Syntax | Code::CannotRead | Code::UnknownModule | Code::ImportCycle
         )
     });
+    let mut laps = Laps::new("");
     let checked = if loaded {
         let (checked, found) = check::check(&program);
         diagnostics.extend(found);
@@ -156,51 +177,88 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Compilation {
     } else {
         None
     };
-    let mut stats = None;
-    let mut built = None;
-    let mut laps = Laps::new("");
     laps.lap("load and check");
-    if let Some(checked) = &checked {
-        let layout = analyze::layout(&checked.policy);
-        laps.lap("layout");
-        match emit::build_automata(&layout) {
-            Ok(automata) => {
-                laps.lap("automata");
-                diagnostics.extend(analyze::analyze(
-                    &checked.policy,
-                    &layout,
-                    &checked.route_spans,
-                    automata.hosts.as_ref(),
-                    automata.paths.as_ref(),
-                ));
-                laps.lap("analysis");
-                if !diagnostics.iter().any(Diagnostic::is_error) {
-                    stats = Some(BuildStats {
-                        routes: checked.policy.routes.len(),
-                        alternatives: layout.alternatives.len(),
-                        host_patterns: layout.host_patterns.len(),
-                        path_patterns: layout.path_patterns.len(),
-                        host_states: automata.hosts.as_ref().map_or(0, emit::state_count),
-                        path_states: automata.paths.as_ref().map_or(0, emit::state_count),
-                        automata_bytes: automata.hosts.as_ref().map_or(0, |d| d.memory_usage())
-                            + automata.paths.as_ref().map_or(0, |d| d.memory_usage())
-                            + automata.values.iter().map(|d| d.memory_usage()).sum::<usize>(),
-                    });
-                    built = Some((layout, automata));
-                }
-            }
-            Err(error) => diagnostics.push(automaton_error(&error, checked, &program)),
-        }
-    }
+    let built = checked.and_then(|checked| build_checked(checked, &program, &mut diagnostics, &mut laps));
     diagnostics.sort_by_key(|d| (d.primary_span().file, d.primary_span().start));
-    let checked = checked.filter(|_| built.is_some());
     Compilation {
         program,
-        checked,
         built,
-        stats,
         diagnostics,
     }
+}
+
+/// Lays out, builds and analyses a checked policy; `None` when an
+/// automaton cannot be built or the analysis finds an error (reported in
+/// `diagnostics`).
+fn build_checked(
+    checked: Checked,
+    program: &Program,
+    diagnostics: &mut Vec<Diagnostic>,
+    laps: &mut Laps,
+) -> Option<Built> {
+    let layout = build::layout(&checked.policy);
+    laps.lap("layout");
+    let automata = match build::build_automata(&layout) {
+        Ok(automata) => automata,
+        Err(error) => {
+            diagnostics.push(automaton_error(&error, &checked, program));
+            return None;
+        }
+    };
+    laps.lap("automata");
+    let findings = analyze::analyze(
+        &checked.policy,
+        &layout,
+        automata.hosts.as_ref(),
+        automata.paths.as_ref(),
+    );
+    diagnostics.extend(analyze::report::diagnostics(
+        &findings,
+        &checked.policy,
+        &checked.route_spans,
+    ));
+    laps.lap("analysis");
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let stats = BuildStats {
+        routes: checked.policy.routes.len(),
+        alternatives: layout.alternatives.len(),
+        host_patterns: layout.host_patterns.len(),
+        path_patterns: layout.path_patterns.len(),
+        host_states: automata.hosts.as_ref().map_or(0, build::state_count),
+        path_states: automata.paths.as_ref().map_or(0, build::state_count),
+        automata_bytes: automata.hosts.as_ref().map_or(0, |d| d.memory_usage())
+            + automata.paths.as_ref().map_or(0, |d| d.memory_usage())
+            + automata.values.iter().map(|d| d.memory_usage()).sum::<usize>(),
+    };
+    Some(Built {
+        checked,
+        layout,
+        automata,
+        stats,
+    })
+}
+
+/// Lays out, builds and analyses `policy` (already checked): what
+/// `zenc check` reports of its routes, as data.
+pub fn findings(policy: &zbin::model::Policy) -> Result<analyze::Findings, String> {
+    let layout = build::layout(policy);
+    let automata = build::build_automata(&layout).map_err(|e| e.to_string())?;
+    Ok(analyze::analyze(
+        policy,
+        &layout,
+        automata.hosts.as_ref(),
+        automata.paths.as_ref(),
+    ))
+}
+
+/// Compiles a checked policy straight to an artifact, without analysis;
+/// for tests and benchmarks that build route sets directly.
+pub fn artifact_for(policy: &zbin::model::Policy) -> Result<Vec<u8>, String> {
+    let layout = build::layout(policy);
+    let automata = build::build_automata(&layout).map_err(|e| e.to_string())?;
+    Ok(emit::write(policy, &layout, &automata, [0; 32], Vec::new()))
 }
 
 /// The time of each compiler phase, printed to stderr when `ZENC_TIMINGS`
@@ -243,8 +301,8 @@ route hosts { host regex r"[a-z]+\.com"; respond 200 }
 route second { path regex r"/b/.*y"; respond 200 }
 "#;
         let compilation = check_source(Path::new("site.zen"), text);
-        let checked = compilation.checked.as_ref().expect("checks");
-        let error = emit::BuildError::TooLarge {
+        let checked = compilation.checked().expect("checks");
+        let error = build::BuildError::TooLarge {
             automaton: "path",
             cap: 128 << 20,
         };
@@ -260,7 +318,7 @@ route second { path regex r"/b/.*y"; respond 200 }
             .map(|l| &text[l.span.start..l.span.end])
             .collect();
         assert_eq!(named, ["first", "second"]);
-        let host_error = emit::BuildError::TooLarge {
+        let host_error = build::BuildError::TooLarge {
             automaton: "host",
             cap: 128 << 20,
         };

@@ -161,7 +161,7 @@ fn check(files: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
         let errors = compilation.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = compilation.diagnostics.len() - errors;
         if format == Format::Human {
-            match &compilation.checked {
+            match compilation.checked() {
                 Some(checked) if warnings == 0 => eprintln!(
                     "checked {}: ok ({}, {})",
                     path.display(),
@@ -250,7 +250,7 @@ fn compile(path: &Path) -> Result<zenc::Compilation, u8> {
         }
     };
     emit(&compilation.diagnostics, &compilation.program.sources, Format::Human);
-    if compilation.checked.is_none() {
+    if compilation.checked().is_none() {
         let errors = compilation.diagnostics.iter().filter(|d| d.is_error()).count();
         eprintln!(
             "error: {} does not compile ({})",
@@ -289,7 +289,7 @@ fn build(path: &Path, output: Option<PathBuf>) -> u8 {
         let _ = std::fs::remove_file(&temporary);
         return EXIT_UNREADABLE;
     }
-    let stats = compilation.stats.expect("stats come with the artifact");
+    let stats = compilation.built.as_ref().expect("stats come with the artifact").stats;
     let automaton = |name: &str, patterns: usize, states: usize| {
         if patterns == 0 {
             format!("no {name} automaton")
@@ -393,7 +393,7 @@ fn test(path: &Path, min_coverage: Option<f64>) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let cases = &compilation.checked.as_ref().expect("checked with the artifact").tests;
+    let cases = &compilation.checked().expect("checked with the artifact").tests;
     let report = zenc::testing::run(&program, cases);
     for (result, case) in report.results.iter().zip(cases) {
         if result.failures.is_empty() {

@@ -161,7 +161,7 @@ mod tests {
             "{:?}",
             compilation.diagnostics.first()
         );
-        assert_eq!(compilation.checked.expect("checks").policy.routes.len(), 130);
+        assert_eq!(compilation.checked().cloned().expect("checks").policy.routes.len(), 130);
     }
 
     #[test]
@@ -174,7 +174,10 @@ mod tests {
                 "{size}: {:?}",
                 &compilation.diagnostics[..1]
             );
-            assert_eq!(compilation.checked.expect("checks").policy.routes.len(), size);
+            assert_eq!(
+                compilation.checked().cloned().expect("checks").policy.routes.len(),
+                size
+            );
         }
     }
 }

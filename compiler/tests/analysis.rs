@@ -186,7 +186,7 @@ fn run_tests(text: &str) -> zenc::testing::TestReport {
     );
     let bytes = zbin::AlignedBytes::new(&compilation.artifact().expect("artifact"));
     let program = zbin::Program::from_bytes(bytes.as_bytes()).expect("loads");
-    zenc::testing::run(&program, &compilation.checked.expect("checked").tests)
+    zenc::testing::run(&program, &compilation.checked().cloned().expect("checked").tests)
 }
 
 #[test]

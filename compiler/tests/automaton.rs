@@ -122,7 +122,7 @@ fn policy() -> impl Strategy<Value = Policy> {
 /// The automaton's winner is the reference's (one of its tied winners
 /// where the set is ambiguous), and explain's candidates agree.
 fn agree(policy: &Policy, probes: &[Probe]) -> Result<(), TestCaseError> {
-    let bytes = zenc::emit::artifact_for(policy).expect("builds");
+    let bytes = zenc::artifact_for(policy).expect("builds");
     let aligned = zbin::AlignedBytes::new(&bytes);
     let program = zbin::Program::from_bytes(aligned.as_bytes()).expect("loads");
     let reference = zenc::reference::ReferenceMatcher::new(policy);
@@ -278,10 +278,10 @@ proptest! {
 
     #[test]
     fn the_analysis_leaves_nothing_to_declaration_order(policy in policy(), probes in prop::collection::vec(probe(), 1..24)) {
-        let findings = zenc::analyze::findings(&policy).expect("builds");
+        let findings = zenc::findings(&policy).expect("builds");
         let reference = zenc::reference::ReferenceMatcher::new(&policy);
         // Every witness is a request both routes match, with equal keys.
-        for (a, b, witness) in findings.ambiguous.iter().filter(|(_, _, w)| w.proven) {
+        for (a, b, witness) in findings.ambiguous().iter().filter(|(_, _, w)| w.proven) {
             let headers = witness.headers.clone();
             let query: Vec<String> = witness.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let query = query.join("&");
@@ -298,7 +298,7 @@ proptest! {
                 "witness {:?} of r{} and r{}: reference matches {:?}", witness, a, b, matching);
         }
         // Accepted: every request has one winner.
-        if findings.ambiguous.is_empty() {
+        if findings.ambiguous().is_empty() {
             for probe in probes {
                 let headers = probe.headers();
                 let request = probe.request(&headers);
@@ -311,7 +311,7 @@ proptest! {
         for probe in probes_for_reachability() {
             let request = zbin::Request { method: probe.0, host: probe.1, path: probe.2, query: None, headers: &Vec::new() };
             if let Some((_, winners)) = reference.winners(&request) {
-                for route in &findings.unreachable {
+                for route in &findings.unreachable() {
                     prop_assert!(!winners.contains(route) || winners.len() > 1,
                         "r{} is reported unreachable but wins {:?}", route, probe);
                 }

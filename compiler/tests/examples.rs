@@ -10,6 +10,6 @@ fn examples_check_clean() {
         let compilation = zenc::check_path(std::path::Path::new(path)).expect("readable");
         let rendered = zenc::render::human(&compilation.diagnostics, &compilation.program.sources, false, 100);
         assert!(compilation.diagnostics.is_empty(), "{path}:\n{rendered}");
-        assert!(compilation.checked.is_some());
+        assert!(compilation.checked().is_some());
     }
 }

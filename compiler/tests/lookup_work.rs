@@ -18,7 +18,7 @@ fn compile(text: &str) -> (zbin::AlignedBytes, zbin::model::Policy) {
         .collect();
     assert!(messages.is_empty(), "{messages:?}");
     let bytes = zbin::AlignedBytes::new(&compilation.artifact().expect("artifact"));
-    (bytes, compilation.checked.expect("checked").policy)
+    (bytes, compilation.checked().cloned().expect("checked").policy)
 }
 
 /// The most buckets and alternatives one lookup of any route's own

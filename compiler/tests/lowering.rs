@@ -77,7 +77,7 @@ fn every_setting_lowers_to_its_value() {
     let compilation = zenc::check_source(&dir.join("site.zen"), POLICY);
     let messages: Vec<_> = compilation.diagnostics.iter().map(|d| d.message.clone()).collect();
     assert!(messages.is_empty(), "{messages:?}");
-    let checked = compilation.checked.expect("checks");
+    let checked = compilation.checked().cloned().expect("checks");
     let policy = &checked.policy;
 
     assert_eq!(policy.listeners.len(), 2);

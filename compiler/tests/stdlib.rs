@@ -32,7 +32,7 @@ fn every_stdlib_module_compiles() {
             "std/{name}: {:?}",
             compilation.diagnostics
         );
-        let checked = compilation.checked.expect("checks");
+        let checked = compilation.checked().cloned().expect("checks");
         for route in &checked.policy.routes {
             assert!(
                 !route.modifiers.response_headers.is_empty(),
@@ -46,7 +46,10 @@ fn every_stdlib_module_compiles() {
 #[test]
 fn security_headers_sets_the_usual_headers() {
     let root = "import \"std/security-headers\"\nlisten \"127.0.0.1:8080\"\nroute a {\n    respond 200\n    use security_headers\n}\n";
-    let checked = zenc::check_source(Path::new("s.zen"), root).checked.expect("checks");
+    let checked = zenc::check_source(Path::new("s.zen"), root)
+        .checked()
+        .cloned()
+        .expect("checks");
     let names: Vec<&str> = checked.policy.routes[0]
         .modifiers
         .response_headers

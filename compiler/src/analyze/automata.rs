@@ -8,12 +8,13 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use regex_automata::dfa::dense::{self, DFA};
-use regex_automata::dfa::{Automaton, StartKind};
-use regex_automata::nfa::thompson;
+use regex_automata::dfa::dense::DFA;
+use regex_automata::dfa::Automaton;
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
-use regex_automata::{Anchored, MatchKind};
+use regex_automata::Anchored;
+
+use crate::build::builder;
 
 /// How many state pairs a search may visit before it gives up. Patterns
 /// are capped in size, so real policies stay far below this.
@@ -28,23 +29,6 @@ fn preferred_bytes() -> impl Iterator<Item = u8> {
         .chain(*b"!$&'()*+,;=:@%");
     let rest = (0u8..=255).filter(|b| !(b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%".contains(b)));
     readable.chain(rest)
-}
-
-/// The one configuration every route automaton is built with: anchored,
-/// every matching pattern reported (MatchKind::All), the policy's regex
-/// dialect; `reverse` reads input from its end (the host automaton).
-pub fn builder(reverse: bool) -> dense::Builder {
-    let mut builder = dense::Builder::new();
-    builder
-        .syntax(zbin::regex_syntax_config())
-        .thompson(thompson::Config::new().utf8(false).reverse(reverse))
-        .configure(
-            dense::Config::new()
-                .start_kind(StartKind::Anchored)
-                .match_kind(MatchKind::All)
-                .minimize(false),
-        );
-    builder
 }
 
 /// An anchored single-pattern DFA, for analysis.
