@@ -1,6 +1,7 @@
-//! The Pingora `ProxyHttp` phases. The route is matched once, in
-//! `request_filter`, and kept in the request context with the `Arc` of the
-//! artifact it came from, so a reload never changes a request midway.
+//! The Pingora `ProxyHttp` phases. The policy decides once, in
+//! `request_filter` (`facts`, `zbin::decide`), and the decision is kept in
+//! the request context with the `Arc` of the artifact it came from, so a
+//! reload never changes a request midway.
 //! Limits, rate limits, agents and direct actions are answered there;
 //! server choice and timeouts in `upstream_peer`; rewrites and header edits
 //! in `upstream_request_filter` and `response_filter`; the access log and
@@ -11,45 +12,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pingora_core::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use zbin::decide::{Act, Facts, HostHeader, Scheme, Version};
-use zbin::model::Action;
-use zbin::Decision;
+
+mod act;
+mod facts;
+mod forward;
+mod gate;
+
+pub(crate) use facts::{decision_host, decision_path};
 
 use crate::actions;
-use crate::agents;
-use crate::context::{BodyGate, Ctx};
+use crate::context::Ctx;
 use crate::request;
-use crate::state::{Serving, Shared};
-use crate::upstream::{split_target, InFlight};
+use crate::state::Shared;
+use crate::upstream::InFlight;
+use facts::decide;
+use forward::forward;
 
 /// How long a request body may take to arrive for an agent when no
 /// `request_timeout` says.
 const BODY_WAIT: Duration = Duration::from_secs(60);
-
-/// The request's headers as the matcher reads them, without copying.
-struct HeaderView<'h>(&'h http::HeaderMap);
-
-impl zbin::HeaderSource for HeaderView<'_> {
-    fn value(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
-        zbin::matcher::combined(self.0.get_all(name).iter().map(|v| v.as_bytes()))
-    }
-
-    fn field_count(&self) -> usize {
-        self.0.len()
-    }
-
-    fn field_bytes(&self) -> u64 {
-        self.0
-            .iter()
-            .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
-            .sum()
-    }
-}
 
 /// The proxy: shared state, and the artifact in it.
 pub struct Zentinel {
@@ -78,127 +64,6 @@ impl Zentinel {
         Ok(true)
     }
 
-    /// Writes what the agents answered instead of letting the request on.
-    async fn write_refusal(&self, session: &mut Session, ctx: &mut Ctx, refusal: &agents::Refusal) -> Result<u16> {
-        match refusal {
-            agents::Refusal::Block { status, body, headers } => {
-                let mut all: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                if !headers.iter().any(|(k, _)| k == "content-type") {
-                    all.push(("content-type", "text/plain; charset=utf-8"));
-                }
-                actions::send(session, *status, &all, Bytes::from(body.clone()), ctx.answer()).await
-            }
-            agents::Refusal::Redirect { status, location } => {
-                actions::redirect(session, *status, location, ctx.answer()).await
-            }
-            agents::Refusal::Unavailable => actions::text(session, 503, "service unavailable", &[], ctx.answer()).await,
-        }
-    }
-
-    /// Asks `agents` about the request, with `body` for those that want it.
-    async fn ask_agents(
-        &self,
-        session: &Session,
-        ctx: &mut Ctx,
-        agent_list: &[u32],
-        body: Option<(&[u8], bool)>,
-    ) -> Option<agents::Refusal> {
-        if agent_list.is_empty() {
-            return None;
-        }
-        let serving = ctx.serving.clone()?;
-        let route = ctx.route().map(|r| r.name.clone()).unwrap_or_default();
-        let header = session.req_header();
-        let headers: Vec<(String, String)> = header
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        let client_ip = request::client_ip(session).map(|ip| ip.to_string()).unwrap_or_default();
-        let agent_request = agents::AgentRequest {
-            request_id: request::request_id_str(&ctx.request_id),
-            client_ip: &client_ip,
-            method: header.method.as_str(),
-            host: decision_host(&ctx.decision, header),
-            path: decision_path(&ctx.decision, header),
-            query: header.uri.query(),
-            route: &route,
-            headers: &headers,
-            body,
-        };
-        let edits = &mut ctx.agents.get_or_insert_with(Default::default).edits;
-        agents::ask(agent_list, &serving.loaded, &agent_request, &self.shared.metrics, edits).await
-    }
-
-    /// Reads up to `want` bytes of the request body (for a direct action,
-    /// whose body goes nowhere else); and whether that is all of it.
-    async fn read_body(&self, session: &mut Session, want: usize, wait: Duration) -> Result<(BytesMut, bool)> {
-        let mut body = BytesMut::new();
-        while body.len() < want {
-            let read = tokio::time::timeout(wait, session.read_request_body())
-                .await
-                .map_err(|_| Error::explain(ErrorType::ReadTimedout, "waiting for the request body").into_down())?
-                .map_err(|e| e.into_down())?;
-            match read {
-                Some(chunk) => body.extend_from_slice(&chunk),
-                None => return Ok((body, true)),
-            }
-        }
-        let complete = session.is_body_done();
-        Ok((body, complete))
-    }
-
-    /// The body gate of agents that read the body (`BodyGate`): holds
-    /// chunks until the agents have what they want, then asks them.
-    async fn hold_for_agents(
-        &self,
-        session: &mut Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut Ctx,
-    ) -> Result<()> {
-        let Some(gate) = ctx.agents.as_mut().and_then(|a| a.gate.as_mut()) else {
-            return Ok(());
-        };
-        if let Some(chunk) = body.take() {
-            gate.held.extend_from_slice(&chunk);
-        }
-        if gate.held.len() < gate.want && !end_of_stream {
-            // Held: an empty chunk that is not the end sends nothing.
-            *body = Some(Bytes::new());
-            return Ok(());
-        }
-        let (agent_list, held) = (gate.agents.clone(), gate.held.split().freeze());
-        let request_edits = ctx.agents_mut().edits.request.len();
-        if let Some(refusal) = self
-            .ask_agents(session, ctx, &agent_list, Some((&held, end_of_stream)))
-            .await
-        {
-            let status = refusal.status();
-            ctx.agents_mut().refusal = Some(refusal);
-            return Err(Error::explain(
-                ErrorType::HTTPStatus(status),
-                "an agent refused the request",
-            ));
-        }
-        let request_id = ctx.request_id.clone();
-        let agents = ctx.agents_mut();
-        if agents.edits.request.len() > request_edits {
-            // Not applied to a retry either: every attempt is the same request.
-            agents.edits.request.truncate(request_edits);
-            log::warn!(
-                "request {}: edits to the upstream request from agents that read the body come after it was sent; ignored",
-                request::request_id_str(&request_id)
-            );
-        }
-        if let Some(gate) = agents.gate.as_mut() {
-            gate.allowed = true;
-        }
-        // What was held goes on; at the end, nothing held is no chunk at all.
-        *body = (!held.is_empty() || !end_of_stream).then_some(held);
-        Ok(())
-    }
-
     /// Counts a failed attempt against the server it went to.
     fn note_failure(&self, ctx: &Ctx) {
         let (Some(serving), Some(index), Some((_, _, state))) =
@@ -224,181 +89,6 @@ impl Zentinel {
             && !session.as_ref().retry_buffer_truncated()
             && session.response_written().is_none()
     }
-    /// Bounds the connection and the rest of the request by the limits in
-    /// force: idle keep-alive connections close after `idle_timeout`, and
-    /// a body that stops arriving for `request_timeout` is a 408.
-    fn apply_limits(&self, session: &mut Session, limits: &zbin::model::Limits, draining: bool) {
-        if let Some(idle) = limits.idle_timeout.filter(|_| !draining) {
-            session.set_keepalive(Some(idle.div_ceil(1000).max(1)));
-        }
-        if let Some(wait) = limits.request_timeout {
-            session.set_read_timeout(Some(Duration::from_millis(wait)));
-        }
-    }
-
-    /// Asks the route's agents, in order: those before the first that
-    /// wants the body now; that one and those after it once the body is
-    /// there (for a proxied request, through the body gate). `Some` when
-    /// the request was answered here.
-    async fn run_agents(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        serving: &Serving,
-        limits: &zbin::model::Limits,
-    ) -> Result<Option<bool>> {
-        let Some(route) = ctx.route() else { return Ok(None) };
-        let agent_list = route.modifiers.agents.clone();
-        if agent_list.is_empty() {
-            return Ok(None);
-        }
-        let proxied = matches!(route.action, Action::Proxy(_));
-        let policy_agents = &serving.loaded.policy().agents;
-        let split = agent_list
-            .iter()
-            .position(|&a| policy_agents[a as usize].body > 0)
-            .unwrap_or(agent_list.len());
-        let (now, later) = agent_list.split_at(split);
-        if let Some(refusal) = self.ask_agents(session, ctx, now, None).await {
-            ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
-            return Ok(Some(true));
-        }
-        if later.is_empty() {
-            return Ok(None);
-        }
-        let want = later
-            .iter()
-            .map(|&a| policy_agents[a as usize].body as usize)
-            .max()
-            .unwrap_or(0);
-        if proxied && !session.as_mut().is_body_empty() {
-            // Held back in `request_body_filter` until they allow it.
-            ctx.agents_mut().gate = Some(BodyGate {
-                agents: later.to_vec(),
-                want,
-                held: BytesMut::new(),
-                allowed: false,
-            });
-            return Ok(None);
-        }
-        let (body, complete) = if proxied {
-            (BytesMut::new(), true)
-        } else {
-            let wait = limits.request_timeout.map_or(BODY_WAIT, Duration::from_millis);
-            self.read_body(session, want, wait).await?
-        };
-        if limits.max_body_size.is_some_and(|max| body.len() as u64 > max) {
-            return self.refuse(session, ctx, 413, "request body too large").await.map(Some);
-        }
-        if let Some(refusal) = self.ask_agents(session, ctx, later, Some((&body, complete))).await {
-            ctx.status = Some(self.write_refusal(session, ctx, &refusal).await?);
-            return Ok(Some(true));
-        }
-        Ok(None)
-    }
-
-    /// Carries out the route's action: a proxied request goes on (`false`),
-    /// anything else is answered here.
-    async fn act(&self, session: &mut Session, ctx: &mut Ctx, serving: &Serving) -> Result<bool> {
-        let (Some(decision), Some(route)) = (ctx.decision.as_ref(), ctx.route()) else {
-            return self.refuse(session, ctx, 404, "no route matches").await;
-        };
-        let answer = ctx.answer();
-        let status = match (&route.action, &decision.act) {
-            (Action::Proxy(targets), _) => {
-                ctx.upstream = Some(if targets.len() == 1 {
-                    targets[0].0
-                } else {
-                    split_target(targets)
-                });
-                return Ok(false);
-            }
-            (
-                Action::Respond {
-                    status,
-                    body,
-                    content_type,
-                },
-                _,
-            ) => actions::respond(session, *status, body, content_type.as_deref(), answer).await?,
-            (Action::Redirect { status, .. }, Act::Redirect { location }) => {
-                actions::redirect(session, *status, location, answer).await?
-            }
-            (Action::Static { root, index, fallback }, Act::Static { relative_from }) => {
-                // A prefix route serves its files from the root without the
-                // prefix (`/static/app.css` under `path prefix "/static/"`
-                // is `ROOT/app.css`), like nginx's `alias`.
-                let path = ctx.path(session.req_header());
-                let relative = path.get(*relative_from..).unwrap_or(path).to_string();
-                // The root was made canonical at load; one created since
-                // is found now.
-                let index_of_route = ctx.route_index().unwrap_or(0) as usize;
-                let root = match &serving.static_roots[index_of_route] {
-                    Some(root) => root.clone(),
-                    None => match tokio::fs::canonicalize(serving.loaded.resolve(root)).await {
-                        Ok(root) => root,
-                        Err(_) => return self.refuse(session, ctx, 404, "not found").await,
-                    },
-                };
-                actions::serve_file(session, &root, &relative, index.as_deref(), fallback.as_deref(), answer).await?
-            }
-            _ => actions::text(session, 404, "not found", &[], answer).await?,
-        };
-        ctx.status = Some(status);
-        Ok(true)
-    }
-}
-
-/// The normalized host of `header` (`Ctx::host`, for a borrow of the
-/// decision alone).
-pub(crate) fn decision_host<'a>(decision: &'a Option<Decision>, header: &'a RequestHeader) -> &'a str {
-    let raw = request::authority(header);
-    decision.as_ref().map_or(raw, |d| d.host.get(raw))
-}
-
-/// The normalized path of `header` (`Ctx::path`, for a borrow of the
-/// decision alone).
-pub(crate) fn decision_path<'a>(decision: &'a Option<Decision>, header: &'a RequestHeader) -> &'a str {
-    let raw = header.uri.path();
-    decision.as_ref().and_then(|d| d.normalized_path(raw)).unwrap_or(raw)
-}
-
-/// The facts of the request in `session`, put to the policy: the one
-/// decision, which the phases then carry out.
-fn decide(serving: &Serving, session: &Session, request_id: &http::HeaderValue) -> Decision {
-    let header = session.req_header();
-    let mut hosts = header.headers.get_all(http::header::HOST).iter();
-    let host_header = match (hosts.next(), hosts.next()) {
-        (None, _) => HostHeader::Absent,
-        (Some(host), None) => host.to_str().map_or(HostHeader::Invalid, HostHeader::Value),
-        (Some(_), Some(_)) => HostHeader::Invalid,
-    };
-    let facts = Facts {
-        method: header.method.as_str(),
-        version: match header.version {
-            http::Version::HTTP_2 => Version::Http2,
-            http::Version::HTTP_09 | http::Version::HTTP_10 => Version::Http10,
-            _ => Version::Http11,
-        },
-        scheme: if request::scheme(session) == "https" {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        },
-        target_authority: request::target_authority(header),
-        host_header,
-        path: header.uri.path(),
-        query: header.uri.query(),
-        headers: &HeaderView(&header.headers),
-        client_ip: request::client_ip(session),
-        content_length: header
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok()),
-        request_id: request::request_id_str(request_id),
-    };
-    zbin::decide(serving.loaded.program(), &facts)
 }
 
 #[async_trait]
@@ -623,38 +313,8 @@ impl ProxyHttp for Zentinel {
         request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // First, so that the edits below may set any header: Pingora's own
-        // pass is off for zentinel's peers (`upstream_peer`). The same pass
-        // tells whether the client sent any of the four headers set here.
-        let held = request::strip_request_hop_by_hop(request, session.req_header().version == http::Version::HTTP_11)?;
-
-        // Room for the four forwarding headers and the edits at once: the
-        // maps of a request with few headers would otherwise grow again for
-        // each (vendored `reserve`, a patch written for upstream).
-        request.reserve(4 + ctx.request_edit_count());
-        // None only without a client address (a Unix socket) or any line.
-        let lines = held.then_some(&*request);
-        if let Some(forwarded_for) = request::forwarded_for(lines, request::client_ip(session)) {
-            request::X_FORWARDED_FOR.set(request, forwarded_for)?;
-        }
-        request::X_FORWARDED_PROTO.set(request, request::scheme_value(session))?;
-        // The authority the client asked for: its `Host` value as sent, or
-        // an HTTP/2 client's `:authority`.
+        forward(session, request, ctx)?;
         let client_request = session.req_header();
-        match client_request.headers.get(http::header::HOST) {
-            Some(host) => {
-                let host = host.clone();
-                request::X_FORWARDED_HOST.set(request, host)?;
-            }
-            None => {
-                // An HTTP/2 `:authority`: checked by the `http` crate.
-                let host = http::HeaderValue::from_str(request::authority(client_request)).ok();
-                if let Some(host) = host.filter(|h| !h.is_empty()) {
-                    request::X_FORWARDED_HOST.set(request, host)?;
-                }
-            }
-        }
-        request::X_REQUEST_ID.set(request, ctx.request_id.clone())?;
         let (Some(decision), Some(route)) = (ctx.decision.as_ref(), ctx.route()) else {
             return Ok(());
         };
