@@ -1,13 +1,15 @@
-//! Loading an artifact: memory-map the file, verify it with `zbin`, and
-//! keep the mapping alive for as long as the program that borrows it.
-//! Requests hold an `Arc<Loaded>`, so a reload never changes a request
-//! midway and an old artifact is unmapped when its last request ends.
+//! Loading an artifact: read the file into memory this process owns,
+//! verify it with `zbin`, and keep that memory alive for as long as the
+//! program that borrows it. What was verified is what runs until another
+//! artifact is loaded: the file can be rewritten in place, truncated or
+//! deleted meanwhile (a mapping of it could change or fault under its
+//! readers). Requests hold an `Arc<Loaded>`, so a reload never changes a
+//! request midway and an old artifact is freed when its last request ends.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use memmap2::Mmap;
-use zbin::{ArtifactError, Program};
+use zbin::{AlignedBytes, ArtifactError, Program};
 
 /// Why an artifact could not be loaded.
 #[derive(Debug)]
@@ -29,9 +31,9 @@ impl std::error::Error for LoadError {}
 
 /// A verified artifact and the memory it lives in.
 pub struct Loaded {
-    // Declared before `_map`, so it is dropped first: it borrows the map.
+    // Declared before `_bytes`, so it is dropped first: it borrows them.
     program: Program<'static>,
-    _map: Mmap,
+    _bytes: AlignedBytes,
     /// The directory relative paths in the policy are resolved against.
     pub dir: PathBuf,
     /// The digest of the sources, as lowercase hex.
@@ -68,19 +70,14 @@ impl Loaded {
     }
 }
 
-/// Maps and verifies the artifact at `path`.
+/// Reads and verifies the artifact at `path`.
 pub fn load(path: &Path) -> Result<Arc<Loaded>, LoadError> {
-    let file = std::fs::File::open(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
-    // SAFETY: the map is read-only and private to this process. An artifact
-    // must be replaced by renaming a new file over it (as `zenc build`
-    // does), never rewritten in place, or a mapped program could change
-    // under its readers; this is documented for operators.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
-    // SAFETY: the slice points into `map`, which `Loaded` owns and never
-    // moves out of (a `Mmap` is a pointer to memory that does not move when
-    // the struct moves); `program` is dropped before `map`, so the borrow
-    // never outlives the memory.
-    let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
+    let owned = AlignedBytes::read(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
+    // SAFETY: the slice points into the heap buffer of `owned`, which
+    // `Loaded` owns and never changes or moves out of (moving the struct
+    // does not move its heap buffer); `program` is dropped before it, so
+    // the borrow never outlives the memory.
+    let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(owned.as_bytes().as_ptr(), owned.as_bytes().len()) };
     let program = Program::from_bytes(bytes).map_err(|e| LoadError::Invalid(path.to_path_buf(), e))?;
     let dir = path
         .parent()
@@ -90,7 +87,7 @@ pub fn load(path: &Path) -> Result<Arc<Loaded>, LoadError> {
     let digest = program.header.digest_hex();
     Ok(Arc::new(Loaded {
         program,
-        _map: map,
+        _bytes: owned,
         dir,
         digest,
     }))

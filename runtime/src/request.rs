@@ -361,6 +361,23 @@ pub fn scheme(session: &Session) -> &'static str {
     }
 }
 
+/// The largest upstream response head relayed (LANGUAGE.md §9.3's default
+/// `max_response_header_size`); a larger one is answered 502.
+pub const MAX_RESPONSE_HEADER_SIZE: usize = 64 * 1024;
+
+/// The size of a response head as it came on the wire: the status line and
+/// every field line (`name: value` and its line end).
+pub fn response_head_size(response: &ResponseHeader) -> usize {
+    let fields: usize = response
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    // `HTTP/1.1 200 `, the reason phrase, CRLF; and the blank line.
+    let reason = response.get_reason_phrase().map_or(0, str::len);
+    fields + "HTTP/1.1 200 ".len() + reason + 4
+}
+
 /// Methods a retry may repeat (RFC 9110 §9.2.2).
 pub fn is_idempotent(method: &http::Method) -> bool {
     matches!(

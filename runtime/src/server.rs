@@ -99,13 +99,10 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             }
         }
     }
+    configure(&mut main, policy, false);
     server.add_service(main);
     if has_h2c {
-        if let Some(app) = h2c.app_logic_mut() {
-            let mut options = HttpServerOptions::default();
-            options.h2c = true;
-            app.server_options = Some(options);
-        }
+        configure(&mut h2c, policy, true);
         server.add_service(h2c);
     }
     if let Some(addr) = &policy.admin {
@@ -140,6 +137,34 @@ pub fn run(options: RunOptions) -> Result<(), String> {
 pub fn plain(addr: &str) -> ListenerConfig {
     ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::default().read(0))
 }
+
+/// How long an idle connection is kept when the policy does not say
+/// (LANGUAGE.md §9.3).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The HTTP settings of a proxy service: HTTP/2 connections close after the
+/// policy's `idle_timeout` without a stream (HTTP/1's is set per request),
+/// and their connection window is opened as nginx opens it (2^31-1 bytes:
+/// an upload is bounded per stream, 64 KiB a round trip, not per
+/// connection); `h2c` turns on HTTP/2 with prior knowledge.
+fn configure(service: &mut Service<HttpProxy<Zentinel>>, policy: &zbin::model::Policy, h2c: bool) {
+    let Some(app) = service.app_logic_mut() else { return };
+    let mut options = HttpServerOptions::default();
+    options.h2c = h2c;
+    options.h2_idle_timeout = Some(
+        policy
+            .limits
+            .idle_timeout
+            .map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_millis),
+    );
+    app.server_options = Some(options);
+    let mut h2 = pingora_core::protocols::http::v2::server::default_h2_options();
+    h2.initial_connection_window_size(H2_CONNECTION_WINDOW);
+    app.h2_options = Some(h2);
+}
+
+/// The largest HTTP/2 flow-control window (RFC 9113 §6.9.1).
+const H2_CONNECTION_WINDOW: u32 = (1 << 31) - 1;
 
 fn service(server: &Server, shared: &Arc<Shared>, name: &str) -> Service<HttpProxy<Zentinel>> {
     pingora_proxy::http_proxy_service_with_name(&server.configuration, Zentinel { shared: shared.clone() }, name)

@@ -74,6 +74,72 @@ fn sighup_reloads_and_a_bad_artifact_keeps_the_old_one() {
 }
 
 #[test]
+fn whatever_happens_to_the_artifact_file_the_last_good_policy_serves() {
+    let proxy = Proxy::start(V1);
+    let path = proxy.dir.join("site.zbin");
+    let good_v1 = std::fs::read(&path).unwrap();
+    // Requests keep flowing from another thread through everything below.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, port) = (stop.clone(), proxy.port);
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                answers.push(support::try_get(port, "/").map(|r| (r.status, r.text())));
+            }
+            answers
+        })
+    };
+    let refusals = |n: usize| {
+        let want = format!("zentinel_reload_failures_total {n}");
+        assert!(
+            eventually(Duration::from_secs(5), || proxy.metrics().contains(&want)),
+            "{want}: {}",
+            proxy.stderr()
+        );
+        assert_eq!(proxy.get("/").text(), "v1");
+    };
+    // Rewritten in place with garbage of the same length, without a
+    // reload: the process does not read the file again, and must not
+    // fault on what it read before.
+    std::fs::write(&path, vec![0xA5u8; good_v1.len()]).unwrap();
+    assert_eq!(proxy.get("/").text(), "v1");
+    proxy.signal("HUP");
+    refusals(1);
+    // Truncated in place to half, then to nothing.
+    std::fs::write(&path, &good_v1[..good_v1.len() / 2]).unwrap();
+    proxy.signal("HUP");
+    refusals(2);
+    std::fs::File::create(&path).unwrap();
+    proxy.signal("HUP");
+    refusals(3);
+    // Deleted, then replaced by a directory.
+    std::fs::remove_file(&path).unwrap();
+    proxy.signal("HUP");
+    refusals(4);
+    std::fs::create_dir(&path).unwrap();
+    proxy.signal("HUP");
+    refusals(5);
+    std::fs::remove_dir(&path).unwrap();
+    // A good artifact copied over in place is taken.
+    proxy.replace_policy(V2);
+    let good_v2 = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &good_v1).unwrap();
+    std::fs::write(&path, &good_v2).unwrap();
+    proxy.signal("HUP");
+    assert!(eventually(Duration::from_secs(5), || proxy.get("/").text() == "v2"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = load.join().unwrap();
+    assert!(answers.len() > 10, "{} requests under load", answers.len());
+    let failed: Vec<_> = answers
+        .iter()
+        .filter(|a| !matches!(a, Some((200, text)) if text == "v1" || text == "v2"))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(proxy.stderr().contains("reload refused"), "{}", proxy.stderr());
+}
+
+#[test]
 fn reload_keeps_health_state_of_unchanged_upstreams() {
     let mut flaky = Origin::start("flaky", Behavior::Echo);
     let steady = Origin::start("steady", Behavior::Echo);

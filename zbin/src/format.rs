@@ -277,8 +277,22 @@ impl AlignedBytes {
         }
     }
 
+    /// Reads the file at `path` straight into aligned memory this value
+    /// owns: nothing done to the file afterwards (rewritten in place,
+    /// truncated, deleted) can change or unmap what was read. A file that
+    /// shrinks while it is read is an error; one that grows is read to the
+    /// length it had (its checksum then refuses it).
     pub fn read(path: &std::path::Path) -> std::io::Result<Self> {
-        Ok(Self::new(&std::fs::read(path)?))
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "file too large"))?;
+        let mut words = vec![0u64; len.div_ceil(8)];
+        // SAFETY: `words` owns at least `len` initialized bytes, and u8 has
+        // no alignment or validity requirements.
+        let view = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) };
+        file.read_exact(view)?;
+        Ok(AlignedBytes { words, len })
     }
 
     pub fn as_bytes(&self) -> &[u8] {

@@ -12,17 +12,23 @@ use zbin::model::{Action, Limits};
 use super::Zentinel;
 use crate::actions;
 use crate::context::Ctx;
+use crate::server::DEFAULT_IDLE_TIMEOUT;
 use crate::state::Serving;
 use crate::upstream::split_target;
 
 impl Zentinel {
     /// Bounds the connection and the rest of the request by the limits in
-    /// force: idle keep-alive connections close after `idle_timeout`, and
-    /// a body that stops arriving for `request_timeout` is a 408.
+    /// force: an idle keep-alive connection closes after `idle_timeout`
+    /// (the route's, else the policy's, else 60s), whatever this request's
+    /// answer is, and a body that stops arriving for `request_timeout` is a
+    /// 408. Pipelined requests are read in turn and answered in order.
     pub(super) fn apply_limits(&self, session: &mut Session, limits: &Limits, draining: bool) {
-        if let Some(idle) = limits.idle_timeout.filter(|_| !draining) {
-            session.set_keepalive(Some(idle.div_ceil(1000).max(1)));
+        if !draining {
+            let idle = limits.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_millis);
+            // Pingora counts keep-alive in whole seconds.
+            session.set_keepalive(Some(idle.as_millis().div_ceil(1000).max(1) as u64));
         }
+        session.as_downstream_mut().set_pipelining_enabled(true);
         if let Some(wait) = limits.request_timeout {
             session.set_read_timeout(Some(Duration::from_millis(wait)));
         }

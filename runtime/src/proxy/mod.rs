@@ -359,6 +359,15 @@ impl ProxyHttp for Zentinel {
         if ctx.past_deadline() {
             return Err(deadline_error());
         }
+        // A head larger than the limit is not relayed: the server's fault,
+        // 502, as nginx and Envoy answer.
+        if request::response_head_size(response) > request::MAX_RESPONSE_HEADER_SIZE {
+            self.note_failure(ctx);
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                "the upstream's response head is larger than the limit",
+            ));
+        }
         let status = response.status.as_u16();
         let on_status = ctx.upstream().is_some_and(|u| u.retry.on_status.contains(&status));
         if on_status && self.may_retry(session, ctx) {

@@ -1,0 +1,136 @@
+//! Clients and origins that misbehave, against a running zentinel over raw
+//! sockets: each test asserts the answer and that the proxy keeps serving.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// An origin that answers every request on a connection with `answer`,
+/// as it is, and then closes.
+fn raw_origin(answer: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(&answer);
+            });
+        }
+    });
+    port
+}
+
+/// Reads from `stream` until it closes; how long that took, or `None` when
+/// it was still open after `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(started.elapsed()),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn pipelined_requests_are_all_answered_in_order() {
+    let proxy = Proxy::start(
+        "route a {\n    path \"/a\"\n    respond 200 \"first\"\n}\nroute b {\n    path \"/b\"\n    respond 200 \"second\"\n}\n",
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(
+            b"GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\nGET /nothing HTTP/1.1\r\nhost: x\r\n\r\nGET /a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let statuses: Vec<&str> = text.matches("HTTP/1.1 ").map(|_| "").collect();
+    assert_eq!(statuses.len(), 4, "four answers to four pipelined requests: {text}");
+    let order: Vec<usize> = ["first", "second", "no route", "first"]
+        .iter()
+        .scan(0, |from, word| {
+            let at = text[*from..].find(word).map(|i| i + *from)?;
+            *from = at + word.len();
+            Some(at)
+        })
+        .collect();
+    assert_eq!(order.len(), 4, "answered in order: {text}");
+    assert_eq!(proxy.get("/a").text(), "first");
+}
+
+#[test]
+fn idle_connections_close_whatever_their_last_answer_was() {
+    let proxy = Proxy::start(
+        "limits {\n    idle_timeout 1s\n    max_header_count 20\n}\nroute a {\n    path \"/a\"\n    respond 200\n}\n",
+    );
+    let many: String = (0..30).map(|i| format!("x-h{i}: v\r\n")).collect();
+    for (what, request) in [
+        ("200", "GET /a HTTP/1.1\r\nhost: x\r\n\r\n".to_string()),
+        ("404", "GET /none HTTP/1.1\r\nhost: x\r\n\r\n".to_string()),
+        ("400", "GET /a%2Fb HTTP/1.1\r\nhost: x\r\n\r\n".to_string()),
+        ("431", format!("GET /a HTTP/1.1\r\nhost: x\r\n{many}\r\n")),
+    ] {
+        let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let answer = read_response(&mut stream).unwrap_or_else(|| panic!("{what}: no answer"));
+        assert_eq!(answer.status.to_string(), what);
+        let closed = closed_within(&mut stream, Duration::from_secs(10));
+        assert!(
+            closed.is_some_and(|t| t < Duration::from_secs(5)),
+            "{what}: the idle connection was closed after {closed:?}"
+        );
+    }
+}
+
+#[test]
+fn idle_http2_connections_close_too() {
+    let port = free_port();
+    let proxy = Proxy::start(&format!(
+        "listen \"127.0.0.1:{port}\" http2\nlimits {{\n    idle_timeout 1s\n}}\nroute a {{\n    respond 200\n}}\n"
+    ));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The preface and an empty SETTINGS frame, then nothing.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let closed = closed_within(&mut stream, Duration::from_secs(10));
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_secs(5)),
+        "closed after {closed:?}"
+    );
+    assert_eq!(proxy.get("/").status, 200);
+}
+
+#[test]
+fn an_upstream_head_over_the_limit_is_a_502_and_the_next_request_is_served() {
+    let big = "b".repeat(100 * 1024);
+    let huge = raw_origin(format!("HTTP/1.1 200 OK\r\nx-big: {big}\r\ncontent-length: 2\r\n\r\nok").into_bytes());
+    let fine = raw_origin(b"HTTP/1.1 200 OK\r\nx-small: s\r\ncontent-length: 2\r\n\r\nok".to_vec());
+    let proxy = Proxy::start(&format!(
+        "upstream huge {{\n    server \"127.0.0.1:{huge}\"\n}}\nupstream fine {{\n    server \"127.0.0.1:{fine}\"\n}}\nroute huge {{\n    path \"/huge\"\n    proxy huge\n}}\nroute fine {{\n    path \"/fine\"\n    proxy fine\n}}\n"
+    ));
+    assert_eq!(proxy.get("/huge").status, 502);
+    let fine = proxy.get("/fine");
+    assert_eq!((fine.status, fine.text().as_str()), (200, "ok"));
+}
