@@ -131,6 +131,16 @@ impl Ctx {
             .get(self.upstream? as usize)
     }
 
+    /// The largest upstream response head relayed: the route's
+    /// `max_response_header_size`, else the policy's, else 64 KiB.
+    pub fn max_response_header_size(&self) -> u64 {
+        let global = self.serving.as_deref().map(|s| &s.loaded.policy().limits);
+        self.route()
+            .and_then(|r| r.modifiers.limits.max_response_header_size)
+            .or(global.and_then(|l| l.max_response_header_size))
+            .unwrap_or(zbin::model::Limits::DEFAULT_MAX_RESPONSE_HEADER_SIZE)
+    }
+
     /// The agents' state, made on first use.
     pub fn agents_mut(&mut self) -> &mut AgentState {
         self.agents.get_or_insert_with(Default::default)

@@ -361,10 +361,6 @@ pub fn scheme(session: &Session) -> &'static str {
     }
 }
 
-/// The largest upstream response head relayed (LANGUAGE.md §9.3's default
-/// `max_response_header_size`); a larger one is answered 502.
-pub const MAX_RESPONSE_HEADER_SIZE: usize = 64 * 1024;
-
 /// The size of a response head as it came on the wire: the status line and
 /// every field line (`name: value` and its line end).
 pub fn response_head_size(response: &ResponseHeader) -> usize {

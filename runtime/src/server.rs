@@ -14,6 +14,7 @@ use pingora_core::server::{RunArgs, Server};
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 use pingora_proxy::HttpProxy;
+use zbin::model::Limits;
 
 use crate::admin::Admin;
 use crate::artifact;
@@ -140,11 +141,12 @@ pub fn plain(addr: &str) -> ListenerConfig {
 
 /// How long an idle connection is kept when the policy does not say
 /// (LANGUAGE.md §9.3).
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_millis(zbin::model::Limits::DEFAULT_IDLE_TIMEOUT);
 
 /// The HTTP settings of a proxy service: HTTP/2 connections close after the
 /// policy's `idle_timeout` without a stream (HTTP/1's is set per request),
-/// and their connection window is opened as nginx opens it (2^31-1 bytes:
+/// a request head must arrive whole within `header_timeout` (else `408`,
+/// vendored patch), and their connection window is opened as nginx opens it (2^31-1 bytes:
 /// an upload is bounded per stream, 64 KiB a round trip, not per
 /// connection); `h2c` turns on HTTP/2 with prior knowledge.
 fn configure(service: &mut Service<HttpProxy<Zentinel>>, policy: &zbin::model::Policy, h2c: bool) {
@@ -158,6 +160,10 @@ fn configure(service: &mut Service<HttpProxy<Zentinel>>, policy: &zbin::model::P
             .map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_millis),
     );
     app.server_options = Some(options);
+    app.request_head_timeout = Some(policy.limits.header_timeout.map_or(
+        Duration::from_millis(Limits::DEFAULT_HEADER_TIMEOUT),
+        Duration::from_millis,
+    ));
     let mut h2 = pingora_core::protocols::http::v2::server::default_h2_options();
     h2.initial_connection_window_size(H2_CONNECTION_WINDOW);
     app.h2_options = Some(h2);

@@ -134,3 +134,43 @@ fn an_upstream_head_over_the_limit_is_a_502_and_the_next_request_is_served() {
     let fine = proxy.get("/fine");
     assert_eq!((fine.status, fine.text().as_str()), (200, "ok"));
 }
+
+#[test]
+fn long_targets_are_414_and_header_floods_431() {
+    let proxy = Proxy::start("route a {\n    respond 200\n}\n");
+    let send = |raw: String| send_raw(proxy.port, raw.as_bytes()).status;
+    // Over the default `max_uri_size` (8 KiB), and over what a URI can be.
+    for len in [9 * 1024, 100 * 1024] {
+        let path = format!("/{}", "a".repeat(len));
+        assert_eq!(
+            send(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")),
+            414,
+            "{len}"
+        );
+    }
+    let query = format!("/?q={}", "a".repeat(9 * 1024));
+    assert_eq!(
+        send(format!("GET {query} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")),
+        414
+    );
+    // Just under the limit is fine.
+    let path = format!("/{}", "a".repeat(8 * 1024 - 1));
+    assert_eq!(
+        send(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")),
+        200
+    );
+    // More header fields than Pingora parses (256), and a head over 1 MiB.
+    let many: String = (0..300).map(|i| format!("x-h{i}: v\r\n")).collect();
+    assert_eq!(
+        send(format!("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{many}\r\n")),
+        431
+    );
+    let huge: String = (0..20)
+        .map(|i| format!("x-h{i}: {}\r\n", "v".repeat(60 * 1024)))
+        .collect();
+    assert_eq!(
+        send(format!("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{huge}\r\n")),
+        431
+    );
+    assert_eq!(proxy.get("/").status, 200);
+}

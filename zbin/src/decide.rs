@@ -105,6 +105,8 @@ pub enum Refusal {
     HeadersTooLarge,
     /// A declared body over `max_body_size`.
     BodyTooLarge,
+    /// A request target (path and query) longer than `max_uri_size`.
+    UriTooLong,
 }
 
 impl Refusal {
@@ -112,6 +114,7 @@ impl Refusal {
         match self {
             Refusal::HeadersTooLarge => 431,
             Refusal::BodyTooLarge => 413,
+            Refusal::UriTooLong => 414,
             _ => 400,
         }
     }
@@ -126,6 +129,7 @@ impl fmt::Display for Refusal {
             Refusal::Path(error) => write!(f, "{error}"),
             Refusal::HeadersTooLarge => f.write_str("request header fields too large"),
             Refusal::BodyTooLarge => f.write_str("request body too large"),
+            Refusal::UriTooLong => f.write_str("request target too long"),
         }
     }
 }
@@ -271,6 +275,9 @@ pub fn effective_limits(policy: &Policy, route: Option<&Route>) -> Limits {
         max_body_size: own.max_body_size.or(global.max_body_size),
         request_timeout: own.request_timeout.or(global.request_timeout),
         idle_timeout: own.idle_timeout.or(global.idle_timeout),
+        header_timeout: global.header_timeout,
+        max_uri_size: own.max_uri_size.or(global.max_uri_size),
+        max_response_header_size: own.max_response_header_size.or(global.max_response_header_size),
     }
 }
 
@@ -279,6 +286,14 @@ fn headers_over(limits: &Limits, headers: &dyn HeaderSource) -> bool {
         .max_header_count
         .is_some_and(|max| headers.field_count() > max as usize)
         || limits.max_header_size.is_some_and(|max| headers.field_bytes() > max)
+}
+
+/// Whether the request target (path, `?` and query) is longer than
+/// `max_uri_size` (8 KiB when no limit says).
+fn uri_over(limits: &Limits, facts: &Facts<'_>) -> bool {
+    let max = limits.max_uri_size.unwrap_or(Limits::DEFAULT_MAX_URI_SIZE);
+    let len = facts.path.len() + facts.query.map_or(0, |q| q.len() + 1);
+    len as u64 > max
 }
 
 /// Whether two authorities name the same host and port: compared without
@@ -417,6 +432,9 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
     if headers_over(&policy.limits, facts.headers) {
         return Decision::refused(host, None, None, Refusal::HeadersTooLarge);
     }
+    if uri_over(&policy.limits, facts) {
+        return Decision::refused(host, None, None, Refusal::UriTooLong);
+    }
     if let Err(refusal) = check_host(facts) {
         return Decision::refused(host, None, None, refusal);
     }
@@ -470,6 +488,9 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
 fn route_refusal(limits: &Limits, facts: &Facts<'_>) -> Option<Refusal> {
     if headers_over(limits, facts.headers) {
         return Some(Refusal::HeadersTooLarge);
+    }
+    if uri_over(limits, facts) {
+        return Some(Refusal::UriTooLong);
     }
     let declared_over = limits
         .max_body_size

@@ -49,6 +49,23 @@ pub struct Limits {
     pub max_body_size: Option<u64>,
     pub request_timeout: Option<Millis>,
     pub idle_timeout: Option<Millis>,
+    /// The whole request head must arrive within it (global only).
+    pub header_timeout: Option<Millis>,
+    /// The longest request target, in bytes: `414` past it.
+    pub max_uri_size: Option<u64>,
+    /// The largest upstream response head, in bytes: `502` past it.
+    pub max_response_header_size: Option<u64>,
+}
+
+impl Limits {
+    /// LANGUAGE.md §9.3: `header_timeout 10s`.
+    pub const DEFAULT_HEADER_TIMEOUT: Millis = 10_000;
+    /// LANGUAGE.md §9.3: `idle_timeout 60s`.
+    pub const DEFAULT_IDLE_TIMEOUT: Millis = 60_000;
+    /// LANGUAGE.md §9.3: `max_uri_size 8KiB`.
+    pub const DEFAULT_MAX_URI_SIZE: u64 = 8 * 1024;
+    /// LANGUAGE.md §9.3: `max_response_header_size 64KiB`.
+    pub const DEFAULT_MAX_RESPONSE_HEADER_SIZE: u64 = 64 * 1024;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]

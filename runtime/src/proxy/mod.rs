@@ -99,6 +99,18 @@ impl ProxyHttp for Zentinel {
         Ctx::new()
     }
 
+    /// Marks the connection as reused for its next request (a `()` costs
+    /// no allocation): that request's head may then take the keep-alive
+    /// timeout besides `header_timeout` (vendored patch,
+    /// `request_head_timeout`).
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        _ctx: &Ctx,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        Some(Box::new(()))
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let serving = self.shared.current();
         ctx.serving = Some(serving.clone());
@@ -361,7 +373,7 @@ impl ProxyHttp for Zentinel {
         }
         // A head larger than the limit is not relayed: the server's fault,
         // 502, as nginx and Envoy answer.
-        if request::response_head_size(response) > request::MAX_RESPONSE_HEADER_SIZE {
+        if request::response_head_size(response) as u64 > ctx.max_response_header_size() {
             self.note_failure(ctx);
             return Err(Error::explain(
                 ErrorType::HTTPStatus(502),

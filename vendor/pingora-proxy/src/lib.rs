@@ -179,6 +179,25 @@ impl ShardedNotify {
     }
 }
 
+/// Zentinel patch: the status a request head that could not be read is answered with:
+/// `408` when it did not arrive in time, `431` when it has too many header fields or is
+/// larger than Pingora reads, `414` when its target is longer than a URI can be (the
+/// `http` crate's limit), `400` otherwise.
+fn request_head_error_status(e: &Error) -> u16 {
+    const INVALID_URI: &str = "invalid uri ";
+    const MAX_URI_LEN: usize = 65534;
+    let context = e.context.as_ref().map_or("", |c| c.as_str());
+    if matches!(e.etype, ReadTimedout) {
+        408
+    } else if e.root_cause().to_string() == "too many headers" || context.starts_with("Request header larger than") {
+        431
+    } else if context.starts_with(INVALID_URI) && context.len() - INVALID_URI.len() > MAX_URI_LEN {
+        414
+    } else {
+        400
+    }
+}
+
 /// The concrete type that holds the user defined HTTP proxy.
 ///
 /// Users don't need to interact with this object directly.
@@ -197,6 +216,12 @@ where
     pub upstream_modules: HttpModules,
     max_retries: usize,
     process_custom_session: Option<ProcessCustomSession<SV, C>>,
+    /// Zentinel patch: the longest a request head may take to arrive, whole (`None`: no
+    /// bound but the per-read keep-alive timeout). Past it the client is answered `408`
+    /// and the connection closed. On a reused keep-alive connection the wait for the
+    /// head's first byte is bounded by the keep-alive timeout, so the bound there is that
+    /// timeout plus this one.
+    pub request_head_timeout: Option<Duration>,
 }
 
 impl<SV> HttpProxy<SV, ()> {
@@ -232,6 +257,7 @@ impl<SV> HttpProxy<SV, ()> {
             #[cfg(feature = "upstream_modules")]
             upstream_modules: HttpModules::new(),
             max_retries: conf.max_retries,
+            request_head_timeout: None,
             process_custom_session: None,
         }
     }
@@ -267,6 +293,7 @@ where
             #[cfg(feature = "upstream_modules")]
             upstream_modules: HttpModules::new(),
             max_retries: conf.max_retries,
+            request_head_timeout: None,
             process_custom_session: on_custom,
             h2_options: None,
         }
@@ -326,6 +353,7 @@ where
     async fn handle_new_request(
         &self,
         mut downstream_session: Box<HttpSession>,
+        reused: bool,
     ) -> Option<Box<HttpSession>>
     where
         SV: ProxyHttp + Send + Sync,
@@ -333,9 +361,22 @@ where
     {
         // phase 1 read request header
 
+        // Zentinel patch: the whole head within `request_head_timeout` (see the field).
+        let head_limit = self.request_head_timeout.map(|limit| match reused {
+            true => limit + Duration::from_secs(downstream_session.get_keepalive().unwrap_or(0)),
+            false => limit,
+        });
+        let read_head = async {
+            match head_limit {
+                Some(limit) => time::timeout(limit, downstream_session.read_request())
+                    .await
+                    .unwrap_or_else(|_| Error::e_explain(ReadTimedout, "request head timeout")),
+                None => downstream_session.read_request().await,
+            }
+        };
         let res = tokio::select! {
             biased; // biased select is cheaper, and we don't want to drop already buffered requests
-            res = downstream_session.read_request() => { res }
+            res = read_head => { res }
             // Zentinel patch: a connection accepted just before the listener closed has its
             // first request in flight; dropping it at once lost that request (a restart
             // through SIGQUIT lost about one request in 20,000 this way). Whatever is waiting
@@ -358,13 +399,15 @@ where
             }
             Err(mut e) => {
                 e.as_down();
-                if matches!(e.etype, InvalidHTTPHeader) {
+                // Zentinel patch: a head too slow to arrive is answered 408, one too large
+                // 431 or 414 (RFC 9110 §15.5.9, §15.5.15; RFC 6585 §5), before closing.
+                if matches!(e.etype, InvalidHTTPHeader | ReadTimedout) {
                     debug!(
                         "Fail to proxy: {e}, downstream session type: {}",
                         downstream_session.session_type()
                     );
                     downstream_session
-                        .respond_error(400)
+                        .respond_error(request_head_error_status(&e))
                         .await
                         .unwrap_or_else(|e| {
                             error!("failed to send error response to downstream: {e}");
@@ -1450,7 +1493,7 @@ where
     ) {
         debug!("starting subrequest");
 
-        let mut session = match self.handle_new_request(session).await {
+        let mut session = match self.handle_new_request(session, false).await {
             Some(downstream_session) => Session::new(
                 downstream_session,
                 &self.downstream_modules,
@@ -1575,11 +1618,13 @@ where
     ) -> Option<ReusedHttpStream> {
         // Extract user context from the previous request before the session is moved into the Box
         let prev_user_ctx = session.take_connection_user_context();
+        // Zentinel patch: a context persisted by the previous request marks a reused connection.
+        let reused = prev_user_ctx.is_some();
 
         let session = Box::new(session);
 
         // TODO: keepalive pool, use stack
-        let mut session = match self.handle_new_request(session).await {
+        let mut session = match self.handle_new_request(session, reused).await {
             Some(downstream_session) => Session::new(
                 downstream_session,
                 &self.downstream_modules,
@@ -2609,7 +2654,7 @@ mod tests {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let proxy = proxy.clone();
-                tokio::spawn(async move { proxy.handle_new_request(pending_session()).await })
+                tokio::spawn(async move { proxy.handle_new_request(pending_session(), false).await })
             })
             .collect();
         // let the tasks park in read_request()
@@ -2632,7 +2677,7 @@ mod tests {
         // wait for a notification that will never come
         let session = time::timeout(
             Duration::from_secs(5),
-            proxy.handle_new_request(pending_session()),
+            proxy.handle_new_request(pending_session(), false),
         )
         .await
         .expect("read_request parked after shutdown");
