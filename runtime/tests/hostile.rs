@@ -174,3 +174,29 @@ fn long_targets_are_414_and_header_floods_431() {
     );
     assert_eq!(proxy.get("/").status, 200);
 }
+
+#[test]
+fn a_route_deadline_cuts_off_an_answer_that_trickles() {
+    // The head at once, then a byte every 900ms: each read is within the
+    // per-read timeout, so only the route's deadline can end it.
+    let origin = Origin::start("trickle", Behavior::Trickle(Duration::from_millis(900)));
+    let proxy = Proxy::start(&format!(
+        "upstream trickle {{\n    server \"{}\"\n}}\nroute a {{\n    proxy trickle\n    timeout 1s\n}}\n",
+        origin.addr()
+    ));
+    let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(!text.ends_with(&"x".repeat(20)), "the answer was cut short: {text}");
+    // Ended at the deadline (1s), not at the next byte after it (1.8s).
+    assert!(took < Duration::from_millis(1600), "ended after {took:?}");
+    assert_eq!(proxy.get("/").status, 200);
+}

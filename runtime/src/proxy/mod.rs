@@ -194,7 +194,7 @@ impl ProxyHttp for Zentinel {
         Ok(())
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let left = ctx.time_left();
         if left.is_some_and(|t| t.is_zero()) {
             return Err(deadline_error());
@@ -228,6 +228,9 @@ impl ProxyHttp for Zentinel {
             None => String::new(),
         };
         let mut peer = HttpPeer::new(choice.addr, tls.is_some(), sni);
+        // The whole exchange ends at the route's deadline, even when the
+        // server keeps sending a byte now and then (vendored patch).
+        session.upstream_deadline = ctx.deadline;
         // `upstream_request_filter` strips the client's hop-by-hop headers
         // by Pingora's rules, in one pass instead of Pingora's thirteen
         // lookups (`request::strip_request_hop_by_hop`).

@@ -661,6 +661,10 @@ pub struct Session {
     upstream_write_pending_time: Duration,
     /// Flag that is set when the shutdown process has begun.
     shutdown_flag: Arc<AtomicBool>,
+    /// Zentinel patch: when set, the exchange with an HTTP/1 upstream (request body out,
+    /// response in) ends at this instant with a `ReadTimedout` upstream error, however
+    /// the upstream paces its bytes: each read's own timeout restarts with every chunk.
+    pub upstream_deadline: Option<std::time::Instant>,
 }
 
 impl Session {
@@ -688,6 +692,7 @@ impl Session {
             downstream_task_seen_upgraded: false,
             upstream_write_pending_time: Duration::ZERO,
             shutdown_flag,
+            upstream_deadline: None,
         }
     }
 

@@ -149,18 +149,30 @@ where
         let pipe_state = Arc::new(AtomicU8::new(PipeState::Active as u8));
 
         // start bi-directional streaming
-        let ret = tokio::try_join!(
-            self.proxy_handle_downstream(
-                session,
-                tx_downstream,
-                rx_upstream,
-                ctx,
-                &mut downstream_custom_message_writer,
-                &mut downstream_custom_message_reader,
-                pipe_state.clone(),
-            ),
-            self.proxy_handle_upstream(client_session, tx_upstream, rx_downstream, pipe_state),
-        );
+        // Zentinel patch: bounded by the session's `upstream_deadline`, if any.
+        let deadline = session.upstream_deadline;
+        let exchange = async {
+            tokio::try_join!(
+                self.proxy_handle_downstream(
+                    session,
+                    tx_downstream,
+                    rx_upstream,
+                    ctx,
+                    &mut downstream_custom_message_writer,
+                    &mut downstream_custom_message_reader,
+                    pipe_state.clone(),
+                ),
+                self.proxy_handle_upstream(client_session, tx_upstream, rx_downstream, pipe_state),
+            )
+        };
+        let ret = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::explain(ReadTimedout, "the request's deadline passed").into_up())
+                }),
+            None => exchange.await,
+        };
 
         if let Some(custom_session) = session.downstream_session.as_custom_mut() {
             if let Some(downstream_custom_message_writer) = downstream_custom_message_writer {
