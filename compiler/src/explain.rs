@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use zbin::decide::{decide, Decision, Facts, HostHeader, RequestKey, Scheme, Version};
+use zbin::decide::{decide, Decision, Facts, HostHeader, RequestKey, Scheme, TargetForm, Version};
 use zbin::model::{Action, Balance, HeaderEdit, HeaderOp, Limits, Policy, Upstream};
 use zbin::table::Key;
 use zbin::Program;
@@ -140,16 +140,17 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
         } else {
             Scheme::Http
         },
+        target_form: if request.absolute_form {
+            TargetForm::Absolute
+        } else {
+            TargetForm::Origin
+        },
         target_authority: request.absolute_form.then_some(request.authority.as_str()),
         host_header,
         path: &request.path,
         query: request.query.as_deref(),
         headers: &headers,
         client_ip: request.client_ip,
-        content_length: headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.trim().parse().ok()),
         request_id: "{request_id}",
     };
     let decision = decide(program, &facts);

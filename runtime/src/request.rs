@@ -74,6 +74,23 @@ pub fn target_authority(request: &RequestHeader) -> Option<&str> {
         .and_then(|a| std::str::from_utf8(a).ok())
 }
 
+/// The form of the request's target as the client sent it (Pingora has
+/// percent-escaped a raw space or other illegal byte in it by then, which
+/// leaves no origin form: such a target is refused).
+pub fn target_form(request: &RequestHeader) -> zbin::decide::TargetForm {
+    use pingora_http::authority::{raw_target_authority, RawTargetAuthority};
+    use zbin::decide::TargetForm;
+    let raw = request.raw_path();
+    if request.version == http::Version::HTTP_2 || raw.first() == Some(&b'/') {
+        return TargetForm::Origin;
+    }
+    match raw_target_authority(raw) {
+        RawTargetAuthority::Absolute { .. } => TargetForm::Absolute,
+        _ if raw == b"*" => TargetForm::Asterisk,
+        _ => TargetForm::Invalid,
+    }
+}
+
 /// The host and port the client asked for: the target's authority
 /// (`target_authority`), else HTTP/1's `Host` (`zbin::decide::Facts::authority`).
 pub fn authority(request: &RequestHeader) -> &str {

@@ -23,7 +23,10 @@ impl Zentinel {
     /// answer is, and a body that stops arriving for `request_timeout` is a
     /// 408. Pipelined requests are read in turn and answered in order.
     pub(super) fn apply_limits(&self, session: &mut Session, limits: &Limits, draining: bool) {
-        if !draining {
+        // Pingora has turned keep-alive off where the client asked
+        // (`Connection: close`, HTTP/1.0) or the framing requires it (both
+        // `Content-Length` and `Transfer-Encoding`, RFC 9112 §6.1): it stays off.
+        if !draining && session.get_keepalive().is_some() {
             let idle = limits.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_millis);
             // Pingora counts keep-alive in whole seconds.
             session.set_keepalive(Some(idle.as_millis().div_ceil(1000).max(1) as u64));

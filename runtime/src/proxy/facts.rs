@@ -65,17 +65,13 @@ pub(super) fn decide(serving: &Serving, session: &Session, request_id: &http::He
         } else {
             Scheme::Http
         },
+        target_form: request::target_form(header),
         target_authority: request::target_authority(header),
         host_header,
         path: header.uri.path(),
         query: header.uri.query(),
         headers: &HeaderView(&header.headers),
         client_ip: request::client_ip(session),
-        content_length: header
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok()),
         request_id: request::request_id_str(request_id),
     };
     zbin::decide(serving.loaded.program(), &facts)

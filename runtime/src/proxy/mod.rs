@@ -127,6 +127,9 @@ impl ProxyHttp for Zentinel {
         self.apply_limits(session, &limits, draining);
         let decision = ctx.decision.as_ref().expect("decided above");
         if let Some(refusal) = decision.refusal() {
+            if refusal.closes() {
+                session.set_keepalive(None);
+            }
             let message = match refusal.status() {
                 400 => format!("bad request: {refusal}"),
                 _ => refusal.to_string(),

@@ -206,6 +206,8 @@ pub struct Origin {
     pub health: Arc<std::sync::atomic::AtomicU16>,
     /// The bodies of the requests served, in order.
     pub bodies: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    /// The targets of the requests served, in order.
+    pub requests: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -218,6 +220,7 @@ struct OriginState {
     hits: Arc<AtomicUsize>,
     health: Arc<std::sync::atomic::AtomicU16>,
     bodies: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Origin {
@@ -237,6 +240,7 @@ impl Origin {
             hits: Arc::new(AtomicUsize::new(0)),
             health: Arc::new(std::sync::atomic::AtomicU16::new(200)),
             bodies: Arc::new(std::sync::Mutex::new(Vec::new())),
+            requests: Arc::new(std::sync::Mutex::new(Vec::new())),
         };
         let thread = {
             let (stop, connections, state) = (stop.clone(), connections.clone(), state.clone());
@@ -260,6 +264,7 @@ impl Origin {
             connections,
             health: state.health,
             bodies: state.bodies,
+            requests: state.requests,
             stop,
             thread: Some(thread),
         }
@@ -377,6 +382,7 @@ fn serve(mut stream: TcpStream, state: &OriginState, stop: &AtomicBool) {
         };
         state.hits.fetch_add(1, Ordering::SeqCst);
         state.bodies.lock().unwrap().push(body.clone());
+        state.requests.lock().unwrap().push(target.clone());
         let status = match state.behavior {
             Behavior::Slow(delay) => {
                 std::thread::sleep(delay);

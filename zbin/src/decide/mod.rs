@@ -6,13 +6,19 @@
 //! proves is what the proxy does. No I/O, and no allocation but for what
 //! a request makes new (a rewritten path, a redirect's location, a key).
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
-use std::ops::Range;
+
+mod framing;
+mod key;
+mod normal;
+
+pub use framing::Framing;
+pub use key::RequestKey;
+pub use normal::Normal;
 
 use crate::matcher::{render, HeaderSource, TemplateContext};
-use crate::model::{Action, Balance, Limits, PathMatch, Policy, RateKey, Rewrite, Route};
+use crate::model::{Action, Balance, Limits, PathMatch, Policy, Rewrite, Route};
 use crate::normalize::{normalize_host, normalize_path, PathError};
 use crate::program::Program;
 
@@ -56,11 +62,25 @@ pub enum HostHeader<'r> {
     Invalid,
 }
 
+/// The form of a request's target (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetForm {
+    /// `/path?query`.
+    Origin,
+    /// `http://host/path?query` (HTTP/1).
+    Absolute,
+    /// `*` (`OPTIONS *`).
+    Asterisk,
+    /// Anything else: `400`.
+    Invalid,
+}
+
 /// What a request is, as the decision reads it.
 pub struct Facts<'r> {
     pub method: &'r str,
     pub version: Version,
     pub scheme: Scheme,
+    pub target_form: TargetForm,
     /// The authority of the target: an HTTP/1 absolute-form target's or
     /// HTTP/2's `:authority`; `None` for an origin-form target.
     pub target_authority: Option<&'r str>,
@@ -71,8 +91,6 @@ pub struct Facts<'r> {
     pub query: Option<&'r str>,
     pub headers: &'r dyn HeaderSource,
     pub client_ip: Option<IpAddr>,
-    /// The declared body length (`Content-Length`), if any.
-    pub content_length: Option<u64>,
     /// What `{request_id}` stands for in templates.
     pub request_id: &'r str,
 }
@@ -107,6 +125,12 @@ pub enum Refusal {
     BodyTooLarge,
     /// A request target (path and query) longer than `max_uri_size`.
     UriTooLong,
+    /// A request target in no form RFC 9112 §3.2 allows.
+    BadTarget,
+    /// Framing two parsers could read two ways (request smuggling).
+    BadFraming(&'static str),
+    /// A transfer coding other than `chunked`.
+    UnsupportedCoding,
 }
 
 impl Refusal {
@@ -115,8 +139,20 @@ impl Refusal {
             Refusal::HeadersTooLarge => 431,
             Refusal::BodyTooLarge => 413,
             Refusal::UriTooLong => 414,
+            Refusal::UnsupportedCoding => 501,
             _ => 400,
         }
+    }
+}
+
+impl Refusal {
+    /// Whether the connection closes after the answer: its framing cannot
+    /// be trusted to find where the next request starts.
+    pub fn closes(self) -> bool {
+        matches!(
+            self,
+            Refusal::BadFraming(_) | Refusal::UnsupportedCoding | Refusal::BadTarget
+        )
     }
 }
 
@@ -130,94 +166,9 @@ impl fmt::Display for Refusal {
             Refusal::HeadersTooLarge => f.write_str("request header fields too large"),
             Refusal::BodyTooLarge => f.write_str("request body too large"),
             Refusal::UriTooLong => f.write_str("request target too long"),
-        }
-    }
-}
-
-/// A normalized host or path: a range of the raw one when normalization
-/// changed nothing (most requests), else its own copy. The range is of
-/// `u32`, so that a `Normal` is no larger than a `String` (a request head
-/// is far below 4 GiB: the parser's limits say so).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Normal {
-    Raw(Range<u32>),
-    Owned(String),
-}
-
-impl Normal {
-    /// What `normalized` (the result of normalizing `raw`) is, kept.
-    pub fn new(raw: &str, normalized: Cow<'_, str>) -> Normal {
-        match normalized {
-            Cow::Borrowed(slice) => {
-                // Borrowed results are slices of what was normalized
-                // (`crate::normalize`); anything else is copied.
-                let start = (slice.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
-                let range = start..start.saturating_add(slice.len());
-                let small = u32::try_from(range.start).ok().zip(u32::try_from(range.end).ok());
-                match small {
-                    Some((start, end)) if raw.get(range).is_some_and(|r| std::ptr::eq(r, slice)) => {
-                        Normal::Raw(start..end)
-                    }
-                    _ => Normal::Owned(slice.to_string()),
-                }
-            }
-            Cow::Owned(owned) => Normal::Owned(owned),
-        }
-    }
-
-    /// The normalized string, given the raw one it was made from.
-    pub fn get<'a>(&'a self, raw: &'a str) -> &'a str {
-        match self {
-            Normal::Raw(range) => raw.get(range.start as usize..range.end as usize).unwrap_or_default(),
-            Normal::Owned(owned) => owned,
-        }
-    }
-}
-
-/// A key read from the request: what a rate limit counts by, or what
-/// consistent hashing picks a server by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestKey {
-    /// One bucket for the whole route.
-    Route,
-    ClientIp(Option<IpAddr>),
-    /// A header's value (its lines joined, RFC 9110 §5.3), if sent; the
-    /// header's name is the policy's.
-    Header(Option<Box<[u8]>>),
-}
-
-impl RequestKey {
-    /// The bytes counted or hashed: the address as text, the header's
-    /// value, or nothing (absent keys all share one bucket or server).
-    pub fn bytes(&self) -> Cow<'_, [u8]> {
-        match self {
-            RequestKey::Route | RequestKey::ClientIp(None) | RequestKey::Header(None) => Cow::Borrowed(&[]),
-            RequestKey::ClientIp(Some(ip)) => Cow::Owned(ip.to_string().into_bytes()),
-            RequestKey::Header(Some(v)) => Cow::Borrowed(v),
-        }
-    }
-
-    fn read(key: &RateKey, facts: &Facts<'_>) -> RequestKey {
-        match key {
-            RateKey::Route => RequestKey::Route,
-            RateKey::ClientIp => RequestKey::ClientIp(facts.client_ip),
-            RateKey::Header(name) => RequestKey::header(name, facts),
-        }
-    }
-
-    fn header(name: &str, facts: &Facts<'_>) -> RequestKey {
-        RequestKey::Header(facts.headers.value(name).map(|v| v.into_owned().into()))
-    }
-}
-
-impl fmt::Display for RequestKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestKey::Route => f.write_str("route"),
-            RequestKey::ClientIp(Some(ip)) => write!(f, "client_ip {ip}"),
-            RequestKey::ClientIp(None) => f.write_str("client_ip (none)"),
-            RequestKey::Header(Some(v)) => write!(f, "header value `{}`", String::from_utf8_lossy(v)),
-            RequestKey::Header(None) => f.write_str("header (absent)"),
+            Refusal::BadTarget => f.write_str("a malformed request target"),
+            Refusal::BadFraming(why) => write!(f, "ambiguous body framing: {why}"),
+            Refusal::UnsupportedCoding => f.write_str("a transfer coding other than `chunked`"),
         }
     }
 }
@@ -310,6 +261,16 @@ fn same_authority(a: &str, b: &str, scheme: Scheme) -> bool {
     let port = |p: &'static str| move |q: &str| if q.is_empty() { p } else { q }.to_string();
     let ((host_a, port_a), (host_b, port_b)) = (split(a), split(b));
     host_a.eq_ignore_ascii_case(host_b) && port(default)(port_a) == port(default)(port_b)
+}
+
+/// Refuses a request whose target or framing is malformed.
+fn check_request(facts: &Facts<'_>, framing: Framing) -> Result<(), Refusal> {
+    match (facts.target_form, framing) {
+        (TargetForm::Invalid, _) => Err(Refusal::BadTarget),
+        (_, Framing::Invalid(why)) => Err(Refusal::BadFraming(why)),
+        (_, Framing::Unsupported) => Err(Refusal::UnsupportedCoding),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses what no route may see: a missing, doubled or contradicting
@@ -435,6 +396,10 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
     if uri_over(&policy.limits, facts) {
         return Decision::refused(host, None, None, Refusal::UriTooLong);
     }
+    let framing = Framing::read(facts.headers, facts.version);
+    if let Err(refusal) = check_request(facts, framing) {
+        return Decision::refused(host, None, None, refusal);
+    }
     if let Err(refusal) = check_host(facts) {
         return Decision::refused(host, None, None, refusal);
     }
@@ -465,7 +430,7 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
         };
     };
     let route = &policy.routes[found.route as usize];
-    if let Some(refusal) = route_refusal(&effective_limits(policy, Some(route)), facts) {
+    if let Some(refusal) = route_refusal(&effective_limits(policy, Some(route)), facts, framing) {
         return Decision::refused(host, Some(path), Some(found.route), refusal);
     }
     let act = routed.act(found.route, route);
@@ -485,16 +450,20 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
 
 /// What a route's limits refuse before its action: too many or too large
 /// headers (`431`), a declared body over `max_body_size` (`413`).
-fn route_refusal(limits: &Limits, facts: &Facts<'_>) -> Option<Refusal> {
+fn route_refusal(limits: &Limits, facts: &Facts<'_>, framing: Framing) -> Option<Refusal> {
     if headers_over(limits, facts.headers) {
         return Some(Refusal::HeadersTooLarge);
     }
     if uri_over(limits, facts) {
         return Some(Refusal::UriTooLong);
     }
+    let declared = match framing {
+        Framing::Length(length) => Some(length),
+        _ => None,
+    };
     let declared_over = limits
         .max_body_size
-        .zip(facts.content_length)
+        .zip(declared)
         .is_some_and(|(max, declared)| declared > max);
     declared_over.then_some(Refusal::BodyTooLarge)
 }
@@ -620,23 +589,5 @@ mod tests {
         assert_eq!(rewrite_prefix("/apix", "/api", "/b"), None);
         assert_eq!(rewrite_prefix("/v1/a", "/v1/", "/").as_deref(), Some("/a"));
         assert_eq!(rewrite_prefix("/same", "/same", "/same"), None);
-    }
-
-    #[test]
-    fn normal_hosts_and_paths_are_ranges_of_the_request() {
-        for (raw, want) in [("example.com:8080", "example.com"), ("Example.COM.", "example.com")] {
-            let host = Normal::new(raw, normalize_host(raw));
-            assert_eq!(host.get(raw), want);
-            assert_eq!(matches!(host, Normal::Raw(_)), raw.starts_with('e'));
-        }
-        let raw = "/a/b";
-        let path = Normal::new(raw, normalize_path(raw).unwrap());
-        assert_eq!(path, Normal::Raw(0..4));
-        let raw = "/a//b";
-        let path = Normal::new(raw, normalize_path(raw).unwrap());
-        assert_eq!(path, Normal::Owned("/a/b".into()));
-        // A borrowed string that is not a slice of the raw one is copied.
-        assert_eq!(Normal::new("/x", Cow::Borrowed("/y")), Normal::Owned("/y".into()));
-        assert_eq!(std::mem::size_of::<Normal>(), std::mem::size_of::<String>());
     }
 }
