@@ -317,3 +317,54 @@ fn sigquit_loses_no_request_under_load() {
     new.signal("TERM");
     assert!(new.wait_exit(Duration::from_secs(15)).is_some());
 }
+
+/// Reloads under continuous load, good and corrupt artifacts alternating:
+/// no request fails, and what is served is always the last good policy.
+/// `bench/reload.sh` runs the same with 1,000 reloads.
+#[test]
+fn reloads_under_load_alternating_good_and_corrupt_lose_nothing() {
+    let proxy = Proxy::start(V1);
+    let path = proxy.dir.join("site.zbin");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, port) = (stop.clone(), proxy.port);
+        std::thread::spawn(move || {
+            let mut failed = Vec::new();
+            let mut served = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match support::try_get(port, "/") {
+                    Some(r) if r.status == 200 => served += 1,
+                    other => failed.push(other.map(|r| r.status)),
+                }
+            }
+            (served, failed)
+        })
+    };
+    for round in 2..=21 {
+        let version = format!("route a {{\n    respond 200 \"v{round}\"\n}}\n");
+        proxy.replace_policy(&version);
+        proxy.signal("HUP");
+        let want = format!("v{round}");
+        assert!(
+            eventually(Duration::from_secs(5), || proxy.get("/").text() == want),
+            "{want}: {}",
+            proxy.stderr()
+        );
+        // A corrupt one, renamed over it, is refused: the good one stays.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x5A;
+        std::fs::write(proxy.dir.join("bad.zbin"), bytes).unwrap();
+        std::fs::rename(proxy.dir.join("bad.zbin"), &path).unwrap();
+        proxy.signal("HUP");
+        let refused = format!("zentinel_reload_failures_total {}", round - 1);
+        assert!(eventually(Duration::from_secs(5), || proxy
+            .metrics()
+            .contains(&refused)));
+        assert_eq!(proxy.get("/").text(), want);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (served, failed) = load.join().unwrap();
+    assert!(served > 20, "{served} requests served under load");
+    assert!(failed.is_empty(), "{failed:?}");
+}
