@@ -49,6 +49,12 @@ bench:
 	$(CARGO) bench -p zenc --bench front_end
 	$(CARGO) bench -p zenc --bench matching
 
+FUZZ_TARGETS := check fmt_round_trip artifact matcher normalize template agent_frame
+
+# Runs every fuzz target for FUZZ_SECONDS (default 60) each, on the stable
+# toolchain (RUSTC_BOOTSTRAP lets cargo-fuzz use its nightly flags).
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
-	cd fuzz && $(CARGO) +nightly fuzz run check -- -max_total_time=$${FUZZ_SECONDS:-60}
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$target -- -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; \
+	done

@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod explain;
 pub mod fmt;
+pub mod fuzzing;
 pub mod inspect;
 pub mod loader;
 pub mod reference;

@@ -96,14 +96,10 @@ pub async fn call(agent: &Agent, socket: &std::path::Path, request: &AgentReques
         stream.write_all(&payload).await.map_err(|e| format!("write: {e}"))?;
         let mut length = [0u8; 4];
         stream.read_exact(&mut length).await.map_err(|e| format!("read: {e}"))?;
-        let length = u32::from_be_bytes(length);
-        if length > MAX_FRAME {
-            return Err(format!("answer of {length} bytes is over the {MAX_FRAME}-byte limit"));
-        }
-        let mut answer = vec![0u8; length as usize];
+        let length = frame_length(length)?;
+        let mut answer = vec![0u8; length];
         stream.read_exact(&mut answer).await.map_err(|e| format!("read: {e}"))?;
-        let value: Value = serde_json::from_slice(&answer).map_err(|e| format!("answer is not JSON: {e}"))?;
-        decode(&value)
+        decode_answer(&answer)
     };
     match tokio::time::timeout(Duration::from_millis(agent.timeout), exchange).await {
         Ok(result) => result,
@@ -155,6 +151,33 @@ fn edits(value: Option<&Value>) -> Result<Vec<HeaderEdit>, String> {
         }
     }
     Ok(out)
+}
+
+/// The length of a frame from its 4-byte big-endian prefix, within
+/// `MAX_FRAME`.
+pub fn frame_length(prefix: [u8; 4]) -> Result<usize, String> {
+    let length = u32::from_be_bytes(prefix);
+    if length > MAX_FRAME {
+        return Err(format!("answer of {length} bytes is over the {MAX_FRAME}-byte limit"));
+    }
+    Ok(length as usize)
+}
+
+/// Decodes an answer frame's payload (one JSON object).
+pub fn decode_answer(payload: &[u8]) -> Result<Decision, String> {
+    let value: Value = serde_json::from_slice(payload).map_err(|e| format!("answer is not JSON: {e}"))?;
+    decode(&value)
+}
+
+/// Decodes a whole frame as it arrives on the socket: the length prefix,
+/// then the payload; anything short, long or malformed is an error.
+pub fn decode_frame(frame: &[u8]) -> Result<Decision, String> {
+    let (prefix, payload) = frame.split_first_chunk::<4>().ok_or("frame shorter than its length")?;
+    let length = frame_length(*prefix)?;
+    if payload.len() != length {
+        return Err(format!("frame says {length} bytes and has {}", payload.len()));
+    }
+    decode_answer(payload)
 }
 
 /// Reads an answer; anything unexpected is malformed.

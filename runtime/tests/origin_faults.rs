@@ -103,7 +103,10 @@ fn each_fault_gets_its_status_and_the_proxy_keeps_serving() {
 #[test]
 fn a_silent_origin_holds_no_other_request() {
     let healthy = Origin::start("healthy", Behavior::Echo);
-    let proxy = Proxy::start(&policy(&[("silence", faulty(Fault::Silence)), ("healthy", healthy.port)]));
+    let proxy = Proxy::start(&policy(&[
+        ("silence", faulty(Fault::Silence)),
+        ("healthy", healthy.port),
+    ]));
     let port = proxy.port;
     let stuck = std::thread::spawn(move || get(port, "/silence").status);
     std::thread::sleep(Duration::from_millis(100));

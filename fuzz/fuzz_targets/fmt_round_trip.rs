@@ -1,0 +1,9 @@
+//! `zenc::fuzzing::fmt_round_trip`: see its documentation for the property. Crashes
+//! go to `fuzz/regressions/fmt_round_trip/`, which `make test` replays
+//! (compiler/tests/fuzz_regressions.rs).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| zenc::fuzzing::fmt_round_trip(data));
