@@ -1,13 +1,10 @@
-//! Small facts about a request that several phases need: its authority
-//! (HTTP/1 `Host` or HTTP/2 `:authority`), its id, the client's address,
-//! whether its method may be retried, and which status an error becomes.
+//! Hop-by-hop headers (RFC 9110 §7.6.1): what describes one connection
+//! and never goes further, removed from upstream requests by Pingora's
+//! rules in one pass, and from answers.
 
-use std::net::IpAddr;
-
-use http::{HeaderName, HeaderValue};
-use pingora_error::{Error, ErrorSource, ErrorType};
+use http::HeaderName;
+use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
-use pingora_proxy::Session;
 
 /// Whether a header describes one hop and never goes further (RFC 9110
 /// §7.6.1), with `proxy-connection` and `keep-alive` of older clients.
@@ -24,128 +21,6 @@ pub fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "trailer"
             | "upgrade"
     )
-}
-
-/// A header zentinel adds to every proxied request or answer: its name,
-/// and how it is written on the wire (Pingora keeps the case of every
-/// header it sends).
-pub struct Added {
-    pub name: HeaderName,
-    pub wire: &'static str,
-}
-
-pub const X_FORWARDED_FOR: Added = Added::new("x-forwarded-for", "X-Forwarded-For");
-pub const X_FORWARDED_PROTO: Added = Added::new("x-forwarded-proto", "X-Forwarded-Proto");
-pub const X_FORWARDED_HOST: Added = Added::new("x-forwarded-host", "X-Forwarded-Host");
-pub const X_REQUEST_ID: Added = Added::new("x-request-id", "X-Request-Id");
-
-impl Added {
-    const fn new(name: &'static str, wire: &'static str) -> Added {
-        Added {
-            name: HeaderName::from_static(name),
-            wire,
-        }
-    }
-
-    /// Sets the header on a request (replacing any the client sent). Its
-    /// name is neither parsed nor copied, as Pingora's `insert_header`
-    /// would for each request (vendored `insert_known_header`, a patch
-    /// written for upstream).
-    pub fn set(&self, request: &mut RequestHeader, value: HeaderValue) -> pingora_error::Result<()> {
-        request.insert_known_header(self.name.clone(), self.wire, value)
-    }
-
-    /// Sets the header on an answer.
-    pub fn set_on_answer(&self, response: &mut ResponseHeader, value: HeaderValue) -> pingora_error::Result<()> {
-        response.insert_known_header(self.name.clone(), self.wire, value)
-    }
-}
-
-/// The authority of the request target: HTTP/2's `:authority` (in the
-/// URI), or an HTTP/1 absolute-form target's (Pingora keeps it only in the
-/// raw target, and has refused the request already when `Host` differs
-/// from it byte for byte).
-pub fn target_authority(request: &RequestHeader) -> Option<&str> {
-    if let Some(authority) = request.uri.authority() {
-        return Some(authority.as_str());
-    }
-    pingora_http::authority::raw_target_authority(request.raw_path())
-        .authority()
-        .and_then(|a| std::str::from_utf8(a).ok())
-}
-
-/// The form of the request's target as the client sent it (Pingora has
-/// percent-escaped a raw space or other illegal byte in it by then, which
-/// leaves no origin form: such a target is refused).
-pub fn target_form(request: &RequestHeader) -> zbin::decide::TargetForm {
-    use pingora_http::authority::{raw_target_authority, RawTargetAuthority};
-    use zbin::decide::TargetForm;
-    let raw = request.raw_path();
-    if request.version == http::Version::HTTP_2 || raw.first() == Some(&b'/') {
-        return TargetForm::Origin;
-    }
-    match raw_target_authority(raw) {
-        RawTargetAuthority::Absolute { .. } => TargetForm::Absolute,
-        _ if raw == b"*" => TargetForm::Asterisk,
-        _ => TargetForm::Invalid,
-    }
-}
-
-/// The host and port the client asked for: the target's authority
-/// (`target_authority`), else HTTP/1's `Host` (`zbin::decide::Facts::authority`).
-pub fn authority(request: &RequestHeader) -> &str {
-    target_authority(request)
-        .or_else(|| request.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()))
-        .unwrap_or("")
-}
-
-/// An `x-request-id` worth keeping: 1 to 128 of `[A-Za-z0-9._:-]`.
-pub fn valid_request_id(id: &[u8]) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
-}
-
-/// A new request id: 128 random bits, in hex. Ids are made many at a
-/// time, into one buffer per thread, and each is a slice of it: a request
-/// costs no allocation of its own (a buffer is freed with its last id).
-pub fn new_request_id() -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    const BITS: usize = 16;
-    const PER_BATCH: usize = 64;
-    thread_local! {
-        /// The current batch, and where the next id in it starts.
-        static BATCH: std::cell::RefCell<(bytes::Bytes, usize)> = Default::default();
-    }
-    BATCH.with_borrow_mut(|(batch, next)| {
-        if *next >= batch.len() {
-            let mut bits = [0u8; BITS * PER_BATCH];
-            rand::fill(&mut bits[..]);
-            let hex: Vec<u8> = bits
-                .iter()
-                .flat_map(|&byte| [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]])
-                .collect();
-            *batch = bytes::Bytes::from(hex);
-            *next = 0;
-        }
-        let id = batch.slice(*next..*next + 2 * BITS);
-        *next += 2 * BITS;
-        HeaderValue::from_maybe_shared(id).expect("hex digits are a header value")
-    })
-}
-
-/// The request's id: the client's when valid, a new one otherwise. A
-/// header value, so that the upstream request and the answer share it
-/// without copying it again.
-pub fn request_id(request: &RequestHeader) -> HeaderValue {
-    request
-        .headers
-        .get(X_REQUEST_ID.name)
-        .filter(|v| valid_request_id(v.as_bytes()))
-        .map_or_else(new_request_id, HeaderValue::clone)
-}
-
-/// A request id as text: only ever made of `valid_request_id` bytes.
-pub fn request_id_str(id: &HeaderValue) -> &str {
-    std::str::from_utf8(id.as_bytes()).unwrap_or_default()
 }
 
 /// Removes the headers of an upstream's answer that describe its hop:
@@ -307,156 +182,10 @@ pub fn strip_request_hop_by_hop(request: &mut RequestHeader, client_is_http11: b
     Ok(holds_added)
 }
 
-/// `X-Forwarded-For` for the upstream: every line the client sent, as one
-/// list (RFC 9110 §5.3), then the client's address.
-/// `request` is None for a request known to hold none.
-pub fn forwarded_for(request: Option<&RequestHeader>, client: Option<IpAddr>) -> Option<HeaderValue> {
-    // Written on the stack, then copied once into the value.
-    let mut value = Buffer::new();
-    let lines = request
-        .into_iter()
-        .flat_map(|r| r.headers.get_all(X_FORWARDED_FOR.name));
-    for line in lines {
-        if !value.is_empty() {
-            value.extend_from_slice(b", ");
-        }
-        value.extend_from_slice(line.as_bytes());
-    }
-    if let Some(ip) = client {
-        if !value.is_empty() {
-            value.extend_from_slice(b", ");
-        }
-        push_ip(&mut value, ip);
-    }
-    if value.is_empty() {
-        return None;
-    }
-    // Lines that were header values, and an address: a header value.
-    HeaderValue::from_bytes(&value).ok()
-}
-
-/// Room for a few addresses before spilling to the heap.
-type Buffer = smallvec::SmallVec<[u8; 64]>;
-
-/// Writes an address as `Display` does, without its formatting machinery
-/// for the common IPv4 case (this runs for every proxied request).
-fn push_ip(out: &mut Buffer, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                if octet >= 100 {
-                    out.push(b'0' + octet / 100);
-                }
-                if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
-                }
-                out.push(b'0' + octet % 10);
-            }
-        }
-        IpAddr::V6(_) => out.extend_from_slice(ip.to_string().as_bytes()),
-    }
-}
-
-pub fn client_ip(session: &Session) -> Option<IpAddr> {
-    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
-}
-
-/// `https` when the client connection is TLS, as a header value.
-pub fn scheme_value(session: &Session) -> http::HeaderValue {
-    http::HeaderValue::from_static(scheme(session))
-}
-
-/// `https` when the client connection is TLS.
-pub fn scheme(session: &Session) -> &'static str {
-    if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
-        "https"
-    } else {
-        "http"
-    }
-}
-
-/// The size of a response head as it came on the wire: the status line and
-/// every field line (`name: value` and its line end).
-pub fn response_head_size(response: &ResponseHeader) -> usize {
-    let fields: usize = response
-        .headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    // `HTTP/1.1 200 `, the reason phrase, CRLF; and the blank line.
-    let reason = response.get_reason_phrase().map_or(0, str::len);
-    fields + "HTTP/1.1 200 ".len() + reason + 4
-}
-
-/// Methods a retry may repeat (RFC 9110 §9.2.2).
-pub fn is_idempotent(method: &http::Method) -> bool {
-    matches!(
-        *method,
-        http::Method::GET
-            | http::Method::HEAD
-            | http::Method::OPTIONS
-            | http::Method::PUT
-            | http::Method::DELETE
-            | http::Method::TRACE
-    )
-}
-
-/// The status an error is answered with, `0` when the client is gone:
-/// the one place errors become 400/408/413/502/503/504.
-pub fn error_status(e: &Error) -> u16 {
-    use ErrorSource::{Downstream, Upstream};
-    use ErrorType::*;
-    match (e.esource(), e.etype()) {
-        (_, HTTPStatus(code)) => *code,
-        (Downstream, ReadTimedout) => 408,
-        (Downstream, ConnectionClosed | ReadError | WriteError | H2Error | WriteTimedout) => 0,
-        (Downstream, _) => 400,
-        (_, ConnectTimedout | ReadTimedout | WriteTimedout) => 504,
-        (Upstream, _) => 502,
-        (_, ConnectRefused | ConnectNoRoute | ConnectError | ConnectionClosed | TLSHandshakeFailure) => 502,
-        _ => 500,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids() {
-        assert!(valid_request_id(b"4bf92f3577b34da6-a3ce.929d:0e"));
-        assert!(!valid_request_id(b""));
-        assert!(!valid_request_id(b"has space"));
-        assert!(!valid_request_id("a".repeat(129).as_bytes()));
-        // Past the end of a batch too: every id is new and well formed.
-        let ids: std::collections::HashSet<HeaderValue> = (0..200).map(|_| new_request_id()).collect();
-        assert_eq!(ids.len(), 200);
-        for id in &ids {
-            assert_eq!(request_id_str(id).len(), 32);
-            assert!(id.as_bytes().iter().all(|b| b"0123456789abcdef".contains(b)), "{id:?}");
-        }
-    }
-
-    #[test]
-    fn addresses_are_written_as_display_writes_them() {
-        for ip in [
-            "0.0.0.0",
-            "1.2.3.4",
-            "10.0.99.100",
-            "127.0.0.1",
-            "255.255.255.255",
-            "::1",
-            "2001:db8::8:800:200c:417a",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            let mut out = Buffer::new();
-            push_ip(&mut out, ip);
-            assert_eq!(std::str::from_utf8(&out).unwrap(), ip.to_string());
-        }
-    }
+    use crate::request::error_status;
 
     #[test]
     fn answers_lose_their_hop_by_hop_headers() {
@@ -570,7 +299,11 @@ mod tests {
         }
         assert!(!holds(&hops));
         assert!(!holds(&[("Host", "a"), ("X-Forwarded-Port", "80")]));
+    }
 
+    #[test]
+    fn upgrades_and_nominations_follow_pingoras_rules() {
+        let v11 = http::Version::HTTP_11;
         // A WebSocket upgrade of an HTTP/1.1 client goes on, normalized,
         // without what else its `connection` nominated.
         let websocket = [
@@ -649,69 +382,5 @@ mod tests {
         ] {
             assert!(!is_hop_by_hop(&name), "{name}");
         }
-    }
-
-    #[test]
-    fn added_headers_replace_the_clients_and_keep_their_case_on_the_wire() {
-        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
-        request.append_header("x-request-id", "from-the-client").unwrap();
-        request.append_header("Accept", "*/*").unwrap();
-        X_REQUEST_ID
-            .set(&mut request, HeaderValue::from_static("ours"))
-            .unwrap();
-        X_FORWARDED_PROTO
-            .set(&mut request, HeaderValue::from_static("https"))
-            .unwrap();
-        let mut wire = Vec::new();
-        request.header_to_h1_wire(&mut wire);
-        assert_eq!(
-            String::from_utf8(wire).unwrap(),
-            "X-Request-Id: ours\r\nAccept: */*\r\nX-Forwarded-Proto: https\r\n",
-            "the client's value is replaced where it stood, in our case"
-        );
-        let mut answer = ResponseHeader::build(200, None).unwrap();
-        answer.append_header("X-Request-Id", "from-the-origin").unwrap();
-        X_REQUEST_ID
-            .set_on_answer(&mut answer, HeaderValue::from_static("ours"))
-            .unwrap();
-        // In the map, as every reader of `headers` expects.
-        assert_eq!(answer.headers.get("x-request-id").unwrap(), "ours");
-        let parts = answer.as_owned_parts();
-        let ids: Vec<_> = parts.headers.get_all("x-request-id").iter().collect();
-        assert_eq!(ids, ["ours"]);
-    }
-
-    #[test]
-    fn forwarded_for_joins_every_line_then_the_client() {
-        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
-        let client = Some(IpAddr::from([192, 0, 2, 7]));
-        assert_eq!(forwarded_for(Some(&request), client).unwrap(), "192.0.2.7");
-        assert_eq!(forwarded_for(Some(&request), None), None);
-        assert_eq!(forwarded_for(None, client).unwrap(), "192.0.2.7");
-        request.append_header("x-forwarded-for", "203.0.113.1").unwrap();
-        request
-            .append_header("X-Forwarded-For", "198.51.100.2, 10.0.0.1")
-            .unwrap();
-        assert_eq!(
-            forwarded_for(Some(&request), client).unwrap(),
-            "203.0.113.1, 198.51.100.2, 10.0.0.1, 192.0.2.7"
-        );
-        assert_eq!(
-            forwarded_for(Some(&request), None).unwrap(),
-            "203.0.113.1, 198.51.100.2, 10.0.0.1"
-        );
-    }
-
-    #[test]
-    fn errors_become_statuses() {
-        let e = |kind, source: fn(Box<Error>) -> Box<Error>| source(Error::new(kind));
-        assert_eq!(error_status(&e(ErrorType::ConnectRefused, Error::into_up)), 502);
-        assert_eq!(error_status(&e(ErrorType::ConnectTimedout, Error::into_up)), 504);
-        assert_eq!(error_status(&e(ErrorType::ReadTimedout, Error::into_up)), 504);
-        assert_eq!(error_status(&e(ErrorType::ReadTimedout, Error::into_down)), 408);
-        assert_eq!(error_status(&e(ErrorType::ConnectionClosed, Error::into_down)), 0);
-        assert_eq!(error_status(&e(ErrorType::InvalidHTTPHeader, Error::into_down)), 400);
-        assert_eq!(error_status(&e(ErrorType::InvalidHTTPHeader, Error::into_up)), 502);
-        assert_eq!(error_status(&e(ErrorType::HTTPStatus(413), |e| e)), 413);
     }
 }
