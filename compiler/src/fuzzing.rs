@@ -139,10 +139,8 @@ pub fn matcher(data: &[u8]) {
         .lookup(&request)
         .map(|(route, _)| route);
     assert_eq!(
-        automaton,
-        reference,
-        "automaton and reference differ on {request_text}",
-        request_text = format!("{method} {normal_host} {normal_path}")
+        automaton, reference,
+        "automaton and reference differ on {method} {normal_host} {normal_path}"
     );
     if decision.refusal().is_none() {
         assert_eq!(decision.route, automaton, "decision and matcher differ");
