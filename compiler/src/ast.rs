@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::source::Span;
+use crate::syntax::{keywords, Rule};
 
 /// A value with the span of the text it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,17 +94,51 @@ pub enum LimitKind {
     MaxBodySize,
     RequestTimeout,
     IdleTimeout,
+    HeaderTimeout,
+    MaxUriSize,
+    MaxResponseHeaderSize,
 }
 
 impl LimitKind {
-    pub fn keyword(self) -> &'static str {
+    /// Every limit, in the order `zenc fmt` and the messages list them.
+    pub const ALL: [LimitKind; 8] = [
+        LimitKind::MaxHeaderCount,
+        LimitKind::MaxHeaderSize,
+        LimitKind::MaxBodySize,
+        LimitKind::RequestTimeout,
+        LimitKind::IdleTimeout,
+        LimitKind::HeaderTimeout,
+        LimitKind::MaxUriSize,
+        LimitKind::MaxResponseHeaderSize,
+    ];
+
+    /// The grammar's keyword rule for this limit.
+    pub fn rule(self) -> Rule {
         match self {
-            LimitKind::MaxHeaderCount => "max_header_count",
-            LimitKind::MaxHeaderSize => "max_header_size",
-            LimitKind::MaxBodySize => "max_body_size",
-            LimitKind::RequestTimeout => "request_timeout",
-            LimitKind::IdleTimeout => "idle_timeout",
+            LimitKind::MaxHeaderCount => Rule::kw_max_header_count,
+            LimitKind::MaxHeaderSize => Rule::kw_max_header_size,
+            LimitKind::MaxBodySize => Rule::kw_max_body_size,
+            LimitKind::RequestTimeout => Rule::kw_request_timeout,
+            LimitKind::IdleTimeout => Rule::kw_idle_timeout,
+            LimitKind::HeaderTimeout => Rule::kw_header_timeout,
+            LimitKind::MaxUriSize => Rule::kw_max_uri_size,
+            LimitKind::MaxResponseHeaderSize => Rule::kw_max_response_header_size,
         }
+    }
+
+    /// The limit a keyword rule names, if it names one.
+    pub fn from_rule(rule: Rule) -> Option<LimitKind> {
+        LimitKind::ALL.into_iter().find(|kind| kind.rule() == rule)
+    }
+
+    pub fn keyword(self) -> &'static str {
+        keywords::spelling(self.rule())
+    }
+
+    /// Whether the limit can only be set in the top-level `limits`: the
+    /// request head must be read before a route can be chosen.
+    pub fn global_only(self) -> bool {
+        matches!(self, LimitKind::HeaderTimeout)
     }
 }
 
@@ -194,14 +229,19 @@ pub enum HealthOptionKind {
 }
 
 impl HealthOptionKind {
-    pub fn keyword(self) -> &'static str {
+    /// The grammar's keyword rule for this kind.
+    pub fn rule(self) -> Rule {
         match self {
-            HealthOptionKind::Expect => "expect",
-            HealthOptionKind::Interval => "interval",
-            HealthOptionKind::Timeout => "timeout",
-            HealthOptionKind::Rise => "rise",
-            HealthOptionKind::Fall => "fall",
+            HealthOptionKind::Expect => Rule::kw_expect,
+            HealthOptionKind::Interval => Rule::kw_interval,
+            HealthOptionKind::Timeout => Rule::kw_timeout,
+            HealthOptionKind::Rise => Rule::kw_rise,
+            HealthOptionKind::Fall => Rule::kw_fall,
         }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        keywords::spelling(self.rule())
     }
 }
 
@@ -221,13 +261,18 @@ pub enum TimeoutPhase {
 }
 
 impl TimeoutPhase {
-    pub fn keyword(self) -> &'static str {
+    /// The grammar's keyword rule for this kind.
+    pub fn rule(self) -> Rule {
         match self {
-            TimeoutPhase::Connect => "connect",
-            TimeoutPhase::Read => "read",
-            TimeoutPhase::Write => "write",
-            TimeoutPhase::Idle => "idle",
+            TimeoutPhase::Connect => Rule::kw_connect,
+            TimeoutPhase::Read => Rule::kw_read,
+            TimeoutPhase::Write => Rule::kw_write,
+            TimeoutPhase::Idle => Rule::kw_idle,
         }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        keywords::spelling(self.rule())
     }
 }
 
@@ -366,13 +411,18 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// The keyword that starts the action, as users write it.
-    pub fn keyword(&self) -> &'static str {
+    /// The grammar's keyword rule for this kind.
+    pub fn rule(&self) -> Rule {
         match self {
-            ActionKind::Proxy(_) | ActionKind::Split(_) => "proxy",
-            ActionKind::Static { .. } => "static",
-            ActionKind::Redirect { .. } => "redirect",
-            ActionKind::Respond { .. } => "respond",
+            ActionKind::Proxy(_) | ActionKind::Split(_) => Rule::kw_proxy,
+            ActionKind::Static { .. } => Rule::kw_static,
+            ActionKind::Redirect { .. } => Rule::kw_redirect,
+            ActionKind::Respond { .. } => Rule::kw_respond,
         }
+    }
+
+    pub fn keyword(&self) -> &'static str {
+        keywords::spelling(self.rule())
     }
 }
 
@@ -402,17 +452,22 @@ pub enum ModifierKind {
 }
 
 impl ModifierKind {
-    pub fn keyword(&self) -> &'static str {
+    /// The grammar's keyword rule for this kind.
+    pub fn rule(&self) -> Rule {
         match self {
-            ModifierKind::RewritePrefix { .. } | ModifierKind::Rewrite(_) => "rewrite",
-            ModifierKind::RequestHeaders(_) => "request_headers",
-            ModifierKind::ResponseHeaders(_) => "response_headers",
-            ModifierKind::Agents(_) => "agents",
-            ModifierKind::RateLimit { .. } => "rate_limit",
-            ModifierKind::Timeout(_) => "timeout",
-            ModifierKind::Limits(_) => "limits",
-            ModifierKind::Use(_) => "use",
+            ModifierKind::RewritePrefix { .. } | ModifierKind::Rewrite(_) => Rule::kw_rewrite,
+            ModifierKind::RequestHeaders(_) => Rule::kw_request_headers,
+            ModifierKind::ResponseHeaders(_) => Rule::kw_response_headers,
+            ModifierKind::Agents(_) => Rule::kw_agents,
+            ModifierKind::RateLimit { .. } => Rule::kw_rate_limit,
+            ModifierKind::Timeout(_) => Rule::kw_timeout,
+            ModifierKind::Limits(_) => Rule::kw_limits,
+            ModifierKind::Use(_) => Rule::kw_use,
         }
+    }
+
+    pub fn keyword(&self) -> &'static str {
+        keywords::spelling(self.rule())
     }
 }
 
@@ -433,12 +488,17 @@ pub enum HeaderEditKind {
 }
 
 impl HeaderEditKind {
-    pub fn keyword(self) -> &'static str {
+    /// The grammar's keyword rule for this kind.
+    pub fn rule(self) -> Rule {
         match self {
-            HeaderEditKind::Set => "set",
-            HeaderEditKind::Add => "add",
-            HeaderEditKind::Remove => "remove",
+            HeaderEditKind::Set => Rule::kw_set,
+            HeaderEditKind::Add => Rule::kw_add,
+            HeaderEditKind::Remove => Rule::kw_remove,
         }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        keywords::spelling(self.rule())
     }
 }
 

@@ -50,6 +50,7 @@ codes! {
     DuplicateSetting => "Z0208",
     MissingSetting => "Z0209",
     InvalidHeaderValue => "Z0210",
+    GlobalOnlyLimit => "Z0211",
     TwoActions => "Z0301",
     DuplicateCondition => "Z0302",
     ModifierMismatch => "Z0303",

@@ -6,7 +6,8 @@
 
 use crate::ast::*;
 use crate::source::Span;
-use crate::syntax::{self, Comment};
+use crate::syntax::keywords;
+use crate::syntax::{self, Comment, Rule};
 
 /// Formats `text`; `None` when it does not parse or a string in it does
 /// not decode (check reports why).
@@ -133,6 +134,11 @@ impl Printer<'_> {
 
     // ------------------------------------------------------------- atoms
 
+    /// Writes keyword `rule` as the grammar spells it.
+    fn keyword(&mut self, rule: Rule) {
+        self.word(keywords::spelling(rule));
+    }
+
     fn word(&mut self, word: &str) {
         if !self.out.is_empty() && !self.out.ends_with(['\n', ' ']) {
             self.out.push(' ');
@@ -176,21 +182,21 @@ impl Printer<'_> {
         let end = item.span.end.saturating_sub(1);
         match &item.kind {
             ItemKind::Import(s) => {
-                self.word("import");
+                self.keyword(Rule::kw_import);
                 self.string(s);
             }
             ItemKind::Admin(s) => {
-                self.word("admin");
+                self.keyword(Rule::kw_admin);
                 self.string(s);
             }
             ItemKind::Listen(listen) => {
-                self.word("listen");
+                self.keyword(Rule::kw_listen);
                 self.string(&listen.addr);
                 for option in &listen.options {
                     match option {
-                        ListenOption::Http2(_) => self.word("http2"),
+                        ListenOption::Http2(_) => self.keyword(Rule::kw_http2),
                         ListenOption::Tls(stmts, span) => {
-                            self.word("tls");
+                            self.keyword(Rule::kw_tls);
                             self.block(stmts, span.end - 1, tls_span, |p, s| p.tls_stmt(s));
                         }
                     }
@@ -198,27 +204,27 @@ impl Printer<'_> {
             }
             ItemKind::Limits(stmts) => self.limits(stmts, end),
             ItemKind::Upstream(u) => {
-                self.word("upstream");
+                self.keyword(Rule::kw_upstream);
                 self.ident(&u.name);
                 self.block(&u.stmts, end, |s| s.span, |p, s| p.upstream_stmt(s));
             }
             ItemKind::Agent(a) => {
-                self.word("agent");
+                self.keyword(Rule::kw_agent);
                 self.ident(&a.name);
                 self.block(&a.stmts, end, |s| s.span, |p, s| p.agent_stmt(s));
             }
             ItemKind::Policy(policy) => {
-                self.word("policy");
+                self.keyword(Rule::kw_policy);
                 self.ident(&policy.name);
                 self.block(&policy.modifiers, end, |m| m.span, |p, m| p.modifier(m));
             }
             ItemKind::Route(route) => {
-                self.word("route");
+                self.keyword(Rule::kw_route);
                 self.ident(&route.name);
                 self.block(&route.stmts, end, RouteStmt::span, |p, s| p.route_stmt(s));
             }
             ItemKind::Test(test) => {
-                self.word("test");
+                self.keyword(Rule::kw_test);
                 self.string(&test.title);
                 self.block(&test.stmts, end, test_span, |p, s| p.test_stmt(s));
             }
@@ -228,15 +234,15 @@ impl Printer<'_> {
     fn tls_stmt(&mut self, stmt: &TlsStmt) {
         match stmt {
             TlsStmt::Cert(s, _) => {
-                self.word("cert");
+                self.keyword(Rule::kw_cert);
                 self.string(s);
             }
             TlsStmt::Key(s, _) => {
-                self.word("key");
+                self.keyword(Rule::kw_key);
                 self.string(s);
             }
             TlsStmt::Sni { host, stmts, span } => {
-                self.word("sni");
+                self.keyword(Rule::kw_sni);
                 self.string(host);
                 self.block(stmts, span.end - 1, tls_span, |p, s| p.tls_stmt(s));
             }
@@ -244,7 +250,7 @@ impl Printer<'_> {
     }
 
     fn limits(&mut self, stmts: &[LimitStmt], end: usize) {
-        self.word("limits");
+        self.keyword(Rule::kw_limits);
         self.block(
             stmts,
             end,
@@ -259,40 +265,41 @@ impl Printer<'_> {
     fn upstream_stmt(&mut self, stmt: &UpstreamStmt) {
         match &stmt.kind {
             UpstreamStmtKind::Server { addr, options } => {
-                self.word("server");
+                self.keyword(Rule::kw_server);
                 self.string(addr);
                 for option in options {
                     match option {
                         ServerOption::Weight(n, _) => {
-                            self.word("weight");
+                            self.keyword(Rule::kw_weight);
                             self.number(n);
                         }
-                        ServerOption::Backup(_) => self.word("backup"),
+                        ServerOption::Backup(_) => self.keyword(Rule::kw_backup),
                     }
                 }
             }
             UpstreamStmtKind::Balance(balance) => {
-                self.word("balance");
+                self.keyword(Rule::kw_balance);
                 match balance {
-                    Balance::RoundRobin => self.word("round_robin"),
-                    Balance::LeastConn => self.word("least_conn"),
-                    Balance::Random => self.word("random"),
-                    Balance::P2c => self.word("p2c"),
+                    Balance::RoundRobin => self.keyword(Rule::kw_round_robin),
+                    Balance::LeastConn => self.keyword(Rule::kw_least_conn),
+                    Balance::Random => self.keyword(Rule::kw_random),
+                    Balance::P2c => self.keyword(Rule::kw_p2c),
                     Balance::Ketama(key) => {
-                        self.word("ketama by");
+                        self.keyword(Rule::kw_ketama);
+                        self.keyword(Rule::kw_by);
                         self.hash_key(key);
                     }
                 }
             }
             UpstreamStmtKind::Health(health) => {
-                self.word("health");
+                self.keyword(Rule::kw_health);
                 match &health.probe {
                     HealthProbe::Http { method, path } => {
-                        self.word("http");
+                        self.keyword(Rule::kw_http);
                         self.ident(method);
                         self.string(path);
                     }
-                    HealthProbe::Tcp => self.word("tcp"),
+                    HealthProbe::Tcp => self.keyword(Rule::kw_tcp),
                 }
                 for option in &health.options {
                     self.word(option.kind.keyword());
@@ -304,32 +311,33 @@ impl Printer<'_> {
                 within,
                 eject,
             } => {
-                self.word("passive failures");
+                self.keyword(Rule::kw_passive);
+                self.keyword(Rule::kw_failures);
                 self.number(failures);
-                self.word("within");
+                self.keyword(Rule::kw_within);
                 self.number(within);
-                self.word("eject");
+                self.keyword(Rule::kw_eject);
                 self.number(eject);
             }
             UpstreamStmtKind::Timeout(phases) => {
-                self.word("timeout");
+                self.keyword(Rule::kw_timeout);
                 for (phase, value) in phases {
                     self.word(phase.node.keyword());
                     self.number(value);
                 }
             }
             UpstreamStmtKind::Retry { count, conditions } => {
-                self.word("retry");
+                self.keyword(Rule::kw_retry);
                 self.number(count);
                 if !conditions.is_empty() {
-                    self.word("on");
+                    self.keyword(Rule::kw_on);
                 }
                 for condition in conditions {
                     match condition {
-                        RetryCondition::ConnectError(_) => self.word("connect_error"),
-                        RetryCondition::Timeout(_) => self.word("timeout"),
+                        RetryCondition::ConnectError(_) => self.keyword(Rule::kw_connect_error),
+                        RetryCondition::Timeout(_) => self.keyword(Rule::kw_timeout),
                         RetryCondition::Status(statuses, _) => {
-                            self.word("status");
+                            self.keyword(Rule::kw_status);
                             for status in statuses {
                                 self.number(status);
                             }
@@ -337,24 +345,24 @@ impl Printer<'_> {
                     }
                 }
             }
-            UpstreamStmtKind::RetryNonIdempotent => self.word("retry_non_idempotent"),
+            UpstreamStmtKind::RetryNonIdempotent => self.keyword(Rule::kw_retry_non_idempotent),
             UpstreamStmtKind::Tls(options) => {
-                self.word("tls");
+                self.keyword(Rule::kw_tls);
                 for option in options {
                     match option {
                         UpstreamTlsOption::Sni(name, _) => {
-                            self.word("sni");
+                            self.keyword(Rule::kw_sni);
                             self.string(name);
                         }
                         UpstreamTlsOption::Verify(on, _) => {
-                            self.word("verify");
+                            self.keyword(Rule::kw_verify);
                             self.word(if *on { "on" } else { "off" });
                         }
                     }
                 }
             }
             UpstreamStmtKind::MaxConnections(n) => {
-                self.word("max_connections");
+                self.keyword(Rule::kw_max_connections);
                 self.number(n);
             }
         }
@@ -362,9 +370,9 @@ impl Printer<'_> {
 
     fn hash_key(&mut self, key: &HashKey) {
         match key {
-            HashKey::ClientIp => self.word("client_ip"),
+            HashKey::ClientIp => self.keyword(Rule::kw_client_ip),
             HashKey::Header(name) => {
-                self.word("header");
+                self.keyword(Rule::kw_header);
                 self.string(name);
             }
         }
@@ -373,22 +381,22 @@ impl Printer<'_> {
     fn agent_stmt(&mut self, stmt: &AgentStmt) {
         match &stmt.kind {
             AgentStmtKind::Socket(s) => {
-                self.word("socket");
+                self.keyword(Rule::kw_socket);
                 self.string(s);
             }
             AgentStmtKind::Timeout(n) => {
-                self.word("timeout");
+                self.keyword(Rule::kw_timeout);
                 self.number(n);
             }
             AgentStmtKind::OnFailure(mode) => {
-                self.word("on_failure");
+                self.keyword(Rule::kw_on_failure);
                 self.word(match mode {
                     FailureMode::Allow => "allow",
                     FailureMode::Deny => "deny",
                 });
             }
             AgentStmtKind::Body(n) => {
-                self.word("body");
+                self.keyword(Rule::kw_body);
                 self.number(n);
             }
         }
@@ -397,7 +405,7 @@ impl Printer<'_> {
     fn route_stmt(&mut self, stmt: &RouteStmt) {
         match stmt {
             RouteStmt::Priority(n, _) => {
-                self.word("priority");
+                self.keyword(Rule::kw_priority);
                 self.number(n);
             }
             RouteStmt::Condition(c) => self.condition(c),
@@ -409,47 +417,50 @@ impl Printer<'_> {
     fn condition(&mut self, condition: &Condition) {
         match &condition.kind {
             ConditionKind::Host(HostPattern::Names(names)) => {
-                self.word("host");
+                self.keyword(Rule::kw_host);
                 for name in names {
                     self.string(name);
                 }
             }
             ConditionKind::Host(HostPattern::Regex(r)) => {
-                self.word("host regex");
+                self.keyword(Rule::kw_host);
+                self.keyword(Rule::kw_regex);
                 self.string(r);
             }
             ConditionKind::Path(PathPattern::Exact(p)) => {
-                self.word("path");
+                self.keyword(Rule::kw_path);
                 self.string(p);
             }
             ConditionKind::Path(PathPattern::Prefix(p)) => {
-                self.word("path prefix");
+                self.keyword(Rule::kw_path);
+                self.keyword(Rule::kw_prefix);
                 self.string(p);
             }
             ConditionKind::Path(PathPattern::Regex(r)) => {
-                self.word("path regex");
+                self.keyword(Rule::kw_path);
+                self.keyword(Rule::kw_regex);
                 self.string(r);
             }
             ConditionKind::Method(methods) => {
-                self.word("method");
+                self.keyword(Rule::kw_method);
                 for m in methods {
                     self.ident(m);
                 }
             }
             ConditionKind::Header { name, value } => {
-                self.word("header");
+                self.keyword(Rule::kw_header);
                 self.string(name);
                 match value {
                     None => {}
                     Some(ValueMatch::Exact(v)) => self.string(v),
                     Some(ValueMatch::Regex(r)) => {
-                        self.word("regex");
+                        self.keyword(Rule::kw_regex);
                         self.string(r);
                     }
                 }
             }
             ConditionKind::Query { name, value } => {
-                self.word("query");
+                self.keyword(Rule::kw_query);
                 self.string(name);
                 if let Some(v) = value {
                     self.string(v);
@@ -461,34 +472,34 @@ impl Printer<'_> {
     fn action(&mut self, action: &Action) {
         match &action.kind {
             ActionKind::Proxy(name) => {
-                self.word("proxy");
+                self.keyword(Rule::kw_proxy);
                 self.ident(name);
             }
             ActionKind::Split(targets) => {
-                self.word("proxy");
+                self.keyword(Rule::kw_proxy);
                 for (name, share) in targets {
                     self.ident(name);
                     self.number(share);
                 }
             }
             ActionKind::Static { root, options } => {
-                self.word("static");
+                self.keyword(Rule::kw_static);
                 self.string(root);
                 for option in options {
                     match option {
                         StaticOption::Index(s, _) => {
-                            self.word("index");
+                            self.keyword(Rule::kw_index);
                             self.string(s);
                         }
                         StaticOption::Fallback(s, _) => {
-                            self.word("fallback");
+                            self.keyword(Rule::kw_fallback);
                             self.string(s);
                         }
                     }
                 }
             }
             ActionKind::Redirect { status, location } => {
-                self.word("redirect");
+                self.keyword(Rule::kw_redirect);
                 self.number(status);
                 self.string(location);
             }
@@ -497,13 +508,13 @@ impl Printer<'_> {
                 body,
                 content_type,
             } => {
-                self.word("respond");
+                self.keyword(Rule::kw_respond);
                 self.number(status);
                 if let Some(body) = body {
                     self.string(body);
                 }
                 if let Some(ct) = content_type {
-                    self.word("content_type");
+                    self.keyword(Rule::kw_content_type);
                     self.string(ct);
                 }
             }
@@ -514,44 +525,45 @@ impl Printer<'_> {
         let end = modifier.span.end.saturating_sub(1);
         match &modifier.kind {
             ModifierKind::RewritePrefix { from, to } => {
-                self.word("rewrite prefix");
+                self.keyword(Rule::kw_rewrite);
+                self.keyword(Rule::kw_prefix);
                 self.string(from);
                 self.string(to);
             }
             ModifierKind::Rewrite(t) => {
-                self.word("rewrite");
+                self.keyword(Rule::kw_rewrite);
                 self.string(t);
             }
             ModifierKind::RequestHeaders(edits) => {
-                self.word("request_headers");
+                self.keyword(Rule::kw_request_headers);
                 self.header_edits(edits, modifier.span);
             }
             ModifierKind::ResponseHeaders(edits) => {
-                self.word("response_headers");
+                self.keyword(Rule::kw_response_headers);
                 self.header_edits(edits, modifier.span);
             }
             ModifierKind::Agents(names) => {
-                self.word("agents");
+                self.keyword(Rule::kw_agents);
                 for n in names {
                     self.ident(n);
                 }
             }
             ModifierKind::RateLimit { rate, options } => {
-                self.word("rate_limit");
+                self.keyword(Rule::kw_rate_limit);
                 self.number(rate);
                 for option in options {
                     match option {
                         RateOption::Burst(n, _) => {
-                            self.word("burst");
+                            self.keyword(Rule::kw_burst);
                             self.number(n);
                         }
                         RateOption::By(key, _) => {
-                            self.word("by");
+                            self.keyword(Rule::kw_by);
                             match key {
-                                RateKey::ClientIp => self.word("client_ip"),
-                                RateKey::Route => self.word("route"),
+                                RateKey::ClientIp => self.keyword(Rule::kw_client_ip),
+                                RateKey::Route => self.keyword(Rule::kw_route),
                                 RateKey::Header(name) => {
-                                    self.word("header");
+                                    self.keyword(Rule::kw_header);
                                     self.string(name);
                                 }
                             }
@@ -560,12 +572,12 @@ impl Printer<'_> {
                 }
             }
             ModifierKind::Timeout(n) => {
-                self.word("timeout");
+                self.keyword(Rule::kw_timeout);
                 self.number(n);
             }
             ModifierKind::Limits(stmts) => self.limits(stmts, end),
             ModifierKind::Use(names) => {
-                self.word("use");
+                self.keyword(Rule::kw_use);
                 for n in names {
                     self.ident(n);
                 }
@@ -604,47 +616,47 @@ impl Printer<'_> {
     fn test_stmt(&mut self, stmt: &TestStmt) {
         match stmt {
             TestStmt::Request(r) => {
-                self.word("request");
+                self.keyword(Rule::kw_request);
                 self.ident(&r.method);
                 self.string(&r.url);
                 for option in &r.options {
                     match option {
                         RequestOption::Header(k, v, _) => {
-                            self.word("header");
+                            self.keyword(Rule::kw_header);
                             self.string(k);
                             self.string(v);
                         }
                         RequestOption::From(ip, _) => {
-                            self.word("from");
+                            self.keyword(Rule::kw_from);
                             self.string(ip);
                         }
                     }
                 }
             }
             TestStmt::Expect(expectation, _) => {
-                self.word("expect");
+                self.keyword(Rule::kw_expect);
                 match expectation {
                     Expectation::Route(n) => {
-                        self.word("route");
+                        self.keyword(Rule::kw_route);
                         self.ident(n);
                     }
                     Expectation::Upstream(n) => {
-                        self.word("upstream");
+                        self.keyword(Rule::kw_upstream);
                         self.ident(n);
                     }
                     Expectation::Server(addr) => {
-                        self.word("server");
+                        self.keyword(Rule::kw_server);
                         self.string(addr);
                     }
                     Expectation::Status { status, location } => {
-                        self.word("status");
+                        self.keyword(Rule::kw_status);
                         self.number(status);
                         if let Some(l) = location {
-                            self.word("location");
+                            self.keyword(Rule::kw_location);
                             self.string(l);
                         }
                     }
-                    Expectation::NoRoute => self.word("no_route"),
+                    Expectation::NoRoute => self.keyword(Rule::kw_no_route),
                 }
             }
         }

@@ -11,6 +11,7 @@ listen "127.0.0.1:8443" http2
 limits {
     max_header_count 50; max_header_size 8KiB; max_body_size 1MiB
     request_timeout 30s; idle_timeout 2m
+    header_timeout 5s; max_uri_size 4KiB; max_response_header_size 32KiB
 }
 
 upstream api {
@@ -49,7 +50,7 @@ route api {
     agents waf
     rate_limit 6000/m burst 20 by route
     timeout 5s
-    limits { max_body_size 2MiB; request_timeout 1s }
+    limits { max_body_size 2MiB; request_timeout 1s; max_uri_size 2KiB; max_response_header_size 16KiB }
 }
 
 route cached {
@@ -88,6 +89,9 @@ fn every_setting_lowers_to_its_value() {
     assert_eq!(limits.max_body_size, Some(1 << 20));
     assert_eq!(limits.request_timeout, Some(30_000));
     assert_eq!(limits.idle_timeout, Some(120_000));
+    assert_eq!(limits.header_timeout, Some(5_000));
+    assert_eq!(limits.max_uri_size, Some(4 * 1024));
+    assert_eq!(limits.max_response_header_size, Some(32 * 1024));
 
     let api = &policy.upstreams[0];
     assert_eq!(
@@ -179,6 +183,8 @@ fn every_setting_lowers_to_its_value() {
     assert_eq!(api_route.timeout, Some(5_000));
     assert_eq!(api_route.limits.max_body_size, Some(2 << 20));
     assert_eq!(api_route.limits.request_timeout, Some(1_000));
+    assert_eq!(api_route.limits.max_uri_size, Some(2 * 1024));
+    assert_eq!(api_route.limits.max_response_header_size, Some(16 * 1024));
     assert_eq!(api_route.limits.max_header_count, None, "unset route limits inherit");
 
     let cached = policy.routes[1].modifiers.rate_limit.as_ref().expect("rate limit");

@@ -200,3 +200,60 @@ fn a_route_deadline_cuts_off_an_answer_that_trickles() {
     assert!(took < Duration::from_millis(1600), "ended after {took:?}");
     assert_eq!(proxy.get("/").status, 200);
 }
+
+#[test]
+fn a_head_that_trickles_is_408_and_closed_within_header_timeout() {
+    let proxy = Proxy::start("limits {\n    header_timeout 1s\n}\nroute a {\n    respond 200\n}\n");
+    let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    let started = Instant::now();
+    // A byte every 200ms: each read is quick, the head never completes in
+    // time. Writing stops once zentinel has closed.
+    let head = b"GET / HTTP/1.1\r\nhost: x\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for byte in head {
+                if stream.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let elapsed = started.elapsed();
+    let answer = parse_response(&raw);
+    assert_eq!(answer.status, 408, "{}", String::from_utf8_lossy(&raw));
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "closed {elapsed:?} after the first byte, header_timeout is 1s"
+    );
+    let _ = writer.join();
+    assert_eq!(proxy.get("/").status, 200);
+}
+
+#[test]
+fn half_open_connections_do_not_keep_others_out() {
+    let proxy = Proxy::start("limits {\n    header_timeout 2s\n}\nroute a {\n    respond 200 \"served\"\n}\n");
+    // Hundreds of clients that connect and send half a head, or nothing.
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|i| {
+            let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+            if i % 2 == 0 {
+                let _ = stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n");
+            }
+            stream
+        })
+        .collect();
+    for _ in 0..20 {
+        let answer = proxy.get("/");
+        assert_eq!((answer.status, answer.text()), (200, "served".to_string()));
+    }
+    // All of them are closed once the head deadline has passed.
+    for (i, mut stream) in idle.into_iter().enumerate() {
+        let closed = closed_within(&mut stream, Duration::from_secs(10));
+        assert!(closed.is_some(), "half-open connection {i} was never closed");
+    }
+}

@@ -66,6 +66,31 @@ impl Limits {
     pub const DEFAULT_MAX_URI_SIZE: u64 = 8 * 1024;
     /// LANGUAGE.md §9.3: `max_response_header_size 64KiB`.
     pub const DEFAULT_MAX_RESPONSE_HEADER_SIZE: u64 = 64 * 1024;
+
+    /// The most header fields the runtime's HTTP/1 parser reads (Pingora's
+    /// `MAX_HEADERS`); more are answered `431` whatever the policy says.
+    pub const PARSER_MAX_HEADER_COUNT: u64 = 256;
+    /// The largest request or response head the parser reads (Pingora's
+    /// `MAX_HEADER_SIZE`, just under 1 MiB).
+    pub const PARSER_MAX_HEAD_SIZE: u64 = 1_048_575;
+    /// The longest request target the parser accepts (the `http` crate's
+    /// URI limit); longer ones are answered `414`.
+    pub const PARSER_MAX_URI_SIZE: u64 = 65_534;
+
+    /// These limits, and `base`'s where these set none: a route's own
+    /// limits over the policy's, or a route's modifier over a `use`d one.
+    pub fn or(&self, base: &Limits) -> Limits {
+        Limits {
+            max_header_count: self.max_header_count.or(base.max_header_count),
+            max_header_size: self.max_header_size.or(base.max_header_size),
+            max_body_size: self.max_body_size.or(base.max_body_size),
+            request_timeout: self.request_timeout.or(base.request_timeout),
+            idle_timeout: self.idle_timeout.or(base.idle_timeout),
+            header_timeout: self.header_timeout.or(base.header_timeout),
+            max_uri_size: self.max_uri_size.or(base.max_uri_size),
+            max_response_header_size: self.max_response_header_size.or(base.max_response_header_size),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]

@@ -19,6 +19,7 @@ use crate::ast::{Ident, ItemKind, ListenOption, TlsStmt};
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::loader::{resolve_relative, Module, Program};
 use crate::source::Span;
+use values::Kind;
 
 pub use cases::{Expect, TestCase};
 pub use regex::{RegexProblem, REGEX_DFA_SIZE_CAP};
@@ -306,7 +307,7 @@ impl<'p> Checker<'p> {
                         self.duplicate_setting("limits", item.span, first);
                     }
                     limits_span = Some(item.span);
-                    policy.limits = self.limits(stmts);
+                    policy.limits = self.limits(stmts, true);
                 }
                 _ => {}
             }
@@ -387,8 +388,9 @@ impl<'p> Checker<'p> {
         Some((cert?.0, key?.0))
     }
 
-    /// A limits block, global or per route.
-    pub(crate) fn limits(&mut self, stmts: &[crate::ast::LimitStmt]) -> model::Limits {
+    /// A limits block: the top-level one when `global`, else a route's or
+    /// a policy's.
+    pub(crate) fn limits(&mut self, stmts: &[crate::ast::LimitStmt], global: bool) -> model::Limits {
         use crate::ast::LimitKind;
         let mut limits = model::Limits::default();
         let mut seen: HashMap<LimitKind, Span> = HashMap::new();
@@ -397,16 +399,41 @@ impl<'p> Checker<'p> {
                 self.duplicate_setting(stmt.kind.keyword(), stmt.span, first);
                 continue;
             }
+            if stmt.kind.global_only() && !global {
+                self.report(
+                    Diagnostic::new(
+                        Code::GlobalOnlyLimit,
+                        format!("`{}` can only be set in the top-level `limits`", stmt.kind.keyword()),
+                        stmt.span,
+                        "set for a route here",
+                    )
+                    .with_help("the whole request head arrives before a route is chosen; move it to the top-level `limits { ... }`"),
+                );
+                continue;
+            }
+            let value = &stmt.value;
+            let what = stmt.kind.keyword();
             match stmt.kind {
                 LimitKind::MaxHeaderCount => {
                     limits.max_header_count = self
-                        .integer(&stmt.value, "max_header_count", 1..=10_000)
+                        .parser_bound(value, what, model::Limits::PARSER_MAX_HEADER_COUNT, Kind::Integer)
                         .map(|v| v as u32);
                 }
-                LimitKind::MaxHeaderSize => limits.max_header_size = self.size(&stmt.value, "max_header_size"),
-                LimitKind::MaxBodySize => limits.max_body_size = self.size(&stmt.value, "max_body_size"),
-                LimitKind::RequestTimeout => limits.request_timeout = self.duration(&stmt.value, "request_timeout"),
-                LimitKind::IdleTimeout => limits.idle_timeout = self.duration(&stmt.value, "idle_timeout"),
+                LimitKind::MaxHeaderSize => {
+                    limits.max_header_size =
+                        self.parser_bound(value, what, model::Limits::PARSER_MAX_HEAD_SIZE, Kind::Size)
+                }
+                LimitKind::MaxBodySize => limits.max_body_size = self.size(value, what),
+                LimitKind::RequestTimeout => limits.request_timeout = self.duration(value, what),
+                LimitKind::IdleTimeout => limits.idle_timeout = self.duration(value, what),
+                LimitKind::HeaderTimeout => limits.header_timeout = self.duration(value, what),
+                LimitKind::MaxUriSize => {
+                    limits.max_uri_size = self.parser_bound(value, what, model::Limits::PARSER_MAX_URI_SIZE, Kind::Size)
+                }
+                LimitKind::MaxResponseHeaderSize => {
+                    limits.max_response_header_size =
+                        self.parser_bound(value, what, model::Limits::PARSER_MAX_HEAD_SIZE, Kind::Size)
+                }
             }
         }
         limits

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use zbin::model::{self, TemplatePart, TemplateVar};
 
 use crate::ast::{
-    ActionKind, ConditionKind, HeaderEditKind, HostPattern, Ident, ItemKind, Modifier, ModifierKind, PathPattern,
-    RateKey, RateOption, Route, RouteStmt, StaticOption, Str, ValueMatch,
+    ActionKind, ConditionKind, HeaderEditKind, HostPattern, Ident, ItemKind, LimitKind, Modifier, ModifierKind,
+    PathPattern, RateKey, RateOption, Route, RouteStmt, StaticOption, Str, ValueMatch,
 };
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::loader::{resolve_relative, Module};
@@ -59,17 +59,37 @@ enum PolicyState {
     Done(Vec<Applied>),
 }
 
-/// The actions a modifier makes sense with, and why.
-/// Whether modifier `keyword` has an effect on a route whose action is
-/// `action` (`none` for a route without one).
-fn fits(keyword: &str, action: &str) -> Result<(), &'static str> {
-    match keyword {
-        "rewrite" if action != "proxy" => Err("`rewrite` changes the path sent upstream, and only `proxy` sends one"),
-        "request_headers" if action != "proxy" => {
-            Err("`request_headers` edits the request sent upstream, and only `proxy` sends one")
+/// Whether `limits` sets limit `kind`.
+fn set_in(limits: &model::Limits, kind: LimitKind) -> bool {
+    match kind {
+        LimitKind::MaxHeaderCount => limits.max_header_count.is_some(),
+        LimitKind::MaxHeaderSize => limits.max_header_size.is_some(),
+        LimitKind::MaxBodySize => limits.max_body_size.is_some(),
+        LimitKind::RequestTimeout => limits.request_timeout.is_some(),
+        LimitKind::IdleTimeout => limits.idle_timeout.is_some(),
+        LimitKind::HeaderTimeout => limits.header_timeout.is_some(),
+        LimitKind::MaxUriSize => limits.max_uri_size.is_some(),
+        LimitKind::MaxResponseHeaderSize => limits.max_response_header_size.is_some(),
+    }
+}
+
+impl Lowered {
+    /// Whether this modifier has an effect on a route whose action is
+    /// `action` (`None` for a route without one), and if not, why.
+    fn fits(&self, action: Option<&ActionKind>) -> Result<(), &'static str> {
+        let proxies = matches!(action, Some(ActionKind::Proxy(_) | ActionKind::Split(_)));
+        match self {
+            Lowered::Rewrite(_) | Lowered::RewritePrefix { .. } if !proxies => {
+                Err("`rewrite` changes the path sent upstream, and only `proxy` sends one")
+            }
+            Lowered::RequestHeaders(_) if !proxies => {
+                Err("`request_headers` edits the request sent upstream, and only `proxy` sends one")
+            }
+            Lowered::Timeout(_) if !proxies => {
+                Err("`timeout` bounds the wait for an upstream, and only `proxy` has one")
+            }
+            _ => Ok(()),
         }
-        "timeout" if action != "proxy" => Err("`timeout` bounds the wait for an upstream, and only `proxy` has one"),
-        _ => Ok(()),
     }
 }
 
@@ -243,7 +263,7 @@ impl<'p> Checker<'p> {
                 Some(ms) => Lowered::Timeout(ms),
                 None => return,
             },
-            ModifierKind::Limits(stmts) => Lowered::Limits(self.limits(stmts)),
+            ModifierKind::Limits(stmts) => Lowered::Limits(self.limits(stmts, false)),
         };
         out.push(Applied {
             lowered,
@@ -507,11 +527,11 @@ impl<'p> Checker<'p> {
         }
 
         // A route without an action answers 404 (see `Action::NotFound`).
-        let (lowered_action, keyword) = match action {
-            Some((action, _)) => (self.action(action, module, &captures), action.kind.keyword()),
-            None => (Some(model::Action::NotFound), "none"),
+        let lowered_action = match action {
+            Some((action, _)) => self.action(action, module, &captures),
+            None => Some(model::Action::NotFound),
         };
-        let modifiers = self.apply(keyword, &route.name.node, applied, &captures);
+        let modifiers = self.apply(action.map(|(a, _)| &a.kind), &route.name.node, applied, &captures);
 
         Some(model::Route {
             name: route.name.node.clone(),
@@ -671,7 +691,9 @@ impl<'p> Checker<'p> {
                 body,
                 content_type,
             } => {
-                let status = self.status(status, "respond status", 100..=599)?;
+                // 1xx are interim answers: a client given one as the final answer
+                // waits for another that never comes.
+                let status = self.status(status, "respond status", 200..=599)?;
                 Some(model::Action::Respond {
                     status,
                     body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
@@ -684,22 +706,21 @@ impl<'p> Checker<'p> {
     /// Applies the route's modifiers, in order, to its action.
     fn apply(
         &mut self,
-        action: &str,
+        action: Option<&ActionKind>,
         route: &str,
         applied: Vec<Applied>,
         captures: &[String],
     ) -> Option<model::Modifiers> {
         let mut out = model::Modifiers::default();
         let mut single: HashMap<&'static str, Span> = HashMap::new();
-        let mut limit_spans: HashMap<&'static str, Span> = HashMap::new();
+        let mut limit_spans: HashMap<LimitKind, Span> = HashMap::new();
         let mut agent_calls: HashMap<u32, Span> = HashMap::new();
         let mut ok = true;
         for a in applied {
-            if let Err(why) = fits(a.keyword, action) {
-                let on = if action == "none" {
-                    "a route without an action".to_string()
-                } else {
-                    format!("a `{action}` route")
+            if let Err(why) = a.lowered.fits(action) {
+                let on = match action {
+                    None => "a route without an action".to_string(),
+                    Some(kind) => format!("a `{}` route", kind.keyword()),
                 };
                 let mut diagnostic = Diagnostic::new(
                     Code::ModifierMismatch,
@@ -770,27 +791,15 @@ impl<'p> Checker<'p> {
                 Lowered::RateLimit(limit) => out.rate_limit = Some(limit),
                 Lowered::Timeout(ms) => out.timeout = Some(ms),
                 Lowered::Limits(limits) => {
-                    let fields: [(&'static str, bool); 5] = [
-                        ("max_header_count", limits.max_header_count.is_some()),
-                        ("max_header_size", limits.max_header_size.is_some()),
-                        ("max_body_size", limits.max_body_size.is_some()),
-                        ("request_timeout", limits.request_timeout.is_some()),
-                        ("idle_timeout", limits.idle_timeout.is_some()),
-                    ];
-                    for (field, set) in fields {
-                        if set {
-                            if let Some(first) = limit_spans.insert(field, a.span) {
-                                self.duplicate_setting(field, a.span, first);
+                    for kind in LimitKind::ALL {
+                        if set_in(&limits, kind) {
+                            if let Some(first) = limit_spans.insert(kind, a.span) {
+                                self.duplicate_setting(kind.keyword(), a.span, first);
                                 ok = false;
                             }
                         }
                     }
-                    let merged = &mut out.limits;
-                    merged.max_header_count = limits.max_header_count.or(merged.max_header_count);
-                    merged.max_header_size = limits.max_header_size.or(merged.max_header_size);
-                    merged.max_body_size = limits.max_body_size.or(merged.max_body_size);
-                    merged.request_timeout = limits.request_timeout.or(merged.request_timeout);
-                    merged.idle_timeout = limits.idle_timeout.or(merged.idle_timeout);
+                    out.limits = limits.or(&out.limits);
                 }
             }
         }

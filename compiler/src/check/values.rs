@@ -22,7 +22,7 @@ enum Unit {
 
 /// What the context wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Integer,
     Duration,
     Size,
@@ -218,6 +218,30 @@ impl Checker<'_> {
     pub(super) fn size(&mut self, number: &Number, what: &str) -> Option<u64> {
         let (value, _) = self.literal(number, Kind::Size)?;
         self.in_range(value, &number.text, number, what, 1..=u64::MAX, "B")
+    }
+
+    /// A limit of `kind` (a count or a size) that the runtime's HTTP parser
+    /// can honour only up to `max`: a larger one is an error, not a limit
+    /// that silently never applies.
+    pub(super) fn parser_bound(&mut self, number: &Number, what: &str, max: u64, kind: Kind) -> Option<u64> {
+        let (value, _) = self.literal(number, kind)?;
+        let unit = if matches!(kind, Kind::Size) { "B" } else { "" };
+        let value = self.in_range(value, &number.text, number, what, 1..=u64::MAX, unit)?;
+        if value <= max {
+            return Some(value);
+        }
+        self.report(
+            Diagnostic::new(
+                Code::OutOfRange,
+                format!("{what} `{}` is more than the HTTP parser can honour", number.text),
+                number.span,
+                format!("at most {max}{unit}"),
+            )
+            .with_help(format!(
+                "the parser stops at {max}{unit} whatever the policy says; write {max}{unit} or less"
+            )),
+        );
+        None
     }
 
     /// A rate as (requests, period in ms).

@@ -269,13 +269,8 @@ impl<'t> Builder<'t> {
             .rest()
             .filter(|p| p.as_rule() == Rule::limit_stmt)
             .map(|stmt| {
-                let (kind, value, span) = self.keyed_number(stmt, |rule| match rule {
-                    Rule::kw_max_header_count => LimitKind::MaxHeaderCount,
-                    Rule::kw_max_header_size => LimitKind::MaxHeaderSize,
-                    Rule::kw_max_body_size => LimitKind::MaxBodySize,
-                    Rule::kw_request_timeout => LimitKind::RequestTimeout,
-                    Rule::kw_idle_timeout => LimitKind::IdleTimeout,
-                    rule => unreachable!("limits cannot hold {rule:?}"),
+                let (kind, value, span) = self.keyed_number(stmt, |rule| {
+                    LimitKind::from_rule(rule).unwrap_or_else(|| unreachable!("limits cannot hold {rule:?}"))
                 });
                 LimitStmt { kind, value, span }
             })

@@ -1,7 +1,7 @@
 //! Words for pest's rules, so that a parse error reads "expected a
 //! duration such as `5s`" and never names a grammar rule.
 
-use super::Rule;
+use super::{keywords, Rule};
 
 /// How a rule is described to a user when the parser expected it.
 fn words(rule: Rule) -> Option<&'static str> {
@@ -26,7 +26,7 @@ fn words(rule: Rule) -> Option<&'static str> {
         modifier => "a modifier (`rewrite`, `request_headers`, `response_headers`, `agents`, `rate_limit`, `timeout`, `limits`, `use`)",
         upstream_stmt => "an upstream setting (`server`, `balance`, `health`, `timeout`, `retry`, ...)",
         agent_stmt => "an agent setting (`socket`, `timeout`, `on_failure`, `body`)",
-        limit_stmt => "a limit (`max_header_count`, `max_header_size`, `max_body_size`, `request_timeout`, `idle_timeout`)",
+        limit_stmt => "a limit such as `max_body_size 1MiB` or `idle_timeout 60s`",
         tls_stmt => "`cert`, `key` or `sni`",
         sni_stmt => "`cert` or `key`",
         header_edit => "a header edit (`set`, `add`, `remove`)",
@@ -139,8 +139,8 @@ pub(super) fn describe(rules: &[Rule]) -> String {
 }
 
 /// `kw_rate_limit` -> `rate_limit`.
-fn keyword_of(rule: Rule) -> Option<String> {
-    format!("{rule:?}").strip_prefix("kw_").map(str::to_string)
+fn keyword_of(rule: Rule) -> Option<&'static str> {
+    keywords::spelling_of(rule)
 }
 
 /// Every rule has words (a test holds this); should one ever be added
@@ -224,53 +224,68 @@ pub(super) fn help_for(text: &str, offset: usize, error: &pest::error::Error<Rul
 /// The keywords that may start a statement where the parser expected one
 /// of `positives`.
 fn statement_keywords(positives: &[Rule]) -> Vec<&'static str> {
-    const ITEMS: &[&str] = &[
-        "import", "listen", "admin", "limits", "upstream", "agent", "policy", "route", "test",
+    use Rule::*;
+    const ITEMS: &[Rule] = &[
+        kw_import,
+        kw_listen,
+        kw_admin,
+        kw_limits,
+        kw_upstream,
+        kw_agent,
+        kw_policy,
+        kw_route,
+        kw_test,
     ];
-    const ROUTE_ONLY: &[&str] = &[
-        "priority", "host", "path", "method", "header", "query", "proxy", "static", "redirect", "respond",
+    const ROUTE_ONLY: &[Rule] = &[
+        kw_priority,
+        kw_host,
+        kw_path,
+        kw_method,
+        kw_header,
+        kw_query,
+        kw_proxy,
+        kw_static,
+        kw_redirect,
+        kw_respond,
     ];
-    const MODIFIERS: &[&str] = &[
-        "rewrite",
-        "request_headers",
-        "response_headers",
-        "agents",
-        "rate_limit",
-        "timeout",
-        "limits",
-        "use",
+    const MODIFIERS: &[Rule] = &[
+        kw_rewrite,
+        kw_request_headers,
+        kw_response_headers,
+        kw_agents,
+        kw_rate_limit,
+        kw_timeout,
+        kw_limits,
+        kw_use,
     ];
-    const UPSTREAM: &[&str] = &[
-        "server",
-        "balance",
-        "health",
-        "passive",
-        "timeout",
-        "retry",
-        "retry_non_idempotent",
-        "tls",
-        "max_connections",
+    const UPSTREAM: &[Rule] = &[
+        kw_server,
+        kw_balance,
+        kw_health,
+        kw_passive,
+        kw_timeout,
+        kw_retry,
+        kw_retry_non_idempotent,
+        kw_tls,
+        kw_max_connections,
     ];
-    const AGENT: &[&str] = &["socket", "timeout", "on_failure", "body"];
-    const LIMITS: &[&str] = &[
-        "max_header_count",
-        "max_header_size",
-        "max_body_size",
-        "request_timeout",
-        "idle_timeout",
-    ];
-    const TEST: &[&str] = &["request", "expect"];
-    let lists: &[&[&str]] = match positives {
-        p if p.contains(&Rule::item) || p.contains(&Rule::file) => &[ITEMS],
-        p if p.contains(&Rule::route_stmt) => &[ROUTE_ONLY, MODIFIERS],
-        p if p.contains(&Rule::modifier) => &[MODIFIERS],
-        p if p.contains(&Rule::upstream_stmt) => &[UPSTREAM],
-        p if p.contains(&Rule::agent_stmt) => &[AGENT],
-        p if p.contains(&Rule::limit_stmt) => &[LIMITS],
-        p if p.contains(&Rule::test_stmt) => &[TEST],
+    const AGENT: &[Rule] = &[kw_socket, kw_timeout, kw_on_failure, kw_body];
+    const TEST: &[Rule] = &[kw_request, kw_expect];
+    let limit_rules = crate::ast::LimitKind::ALL.map(|kind| kind.rule());
+    let lists: &[&[Rule]] = match positives {
+        p if p.contains(&item) || p.contains(&file) => &[ITEMS],
+        p if p.contains(&route_stmt) => &[ROUTE_ONLY, MODIFIERS],
+        p if p.contains(&modifier) => &[MODIFIERS],
+        p if p.contains(&upstream_stmt) => &[UPSTREAM],
+        p if p.contains(&agent_stmt) => &[AGENT],
+        p if p.contains(&limit_stmt) => &[&limit_rules],
+        p if p.contains(&test_stmt) => &[TEST],
         _ => &[],
     };
-    lists.iter().flat_map(|list| list.iter().copied()).collect()
+    lists
+        .iter()
+        .flat_map(|list| list.iter().map(|&rule| keywords::spelling(rule)))
+        .collect()
 }
 
 /// "did you mean `listen`?" for a word where a statement was expected.

@@ -4,6 +4,7 @@
 
 mod build;
 mod expected;
+pub mod keywords;
 
 use pest::Parser as _;
 

@@ -219,17 +219,8 @@ pub struct Decision {
 pub fn effective_limits(policy: &Policy, route: Option<&Route>) -> Limits {
     let global = &policy.limits;
     let Some(route) = route else { return global.clone() };
-    let own = &route.modifiers.limits;
-    Limits {
-        max_header_count: own.max_header_count.or(global.max_header_count),
-        max_header_size: own.max_header_size.or(global.max_header_size),
-        max_body_size: own.max_body_size.or(global.max_body_size),
-        request_timeout: own.request_timeout.or(global.request_timeout),
-        idle_timeout: own.idle_timeout.or(global.idle_timeout),
-        header_timeout: global.header_timeout,
-        max_uri_size: own.max_uri_size.or(global.max_uri_size),
-        max_response_header_size: own.max_response_header_size.or(global.max_response_header_size),
-    }
+    // `header_timeout` is global only (the compiler holds it so).
+    route.modifiers.limits.or(global)
 }
 
 fn headers_over(limits: &Limits, headers: &dyn HeaderSource) -> bool {
