@@ -161,13 +161,13 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
     let upstreams: Vec<(String, u8)> = match route.map(|r| &r.action) {
         Some(Action::Proxy(targets)) if !refused => targets
             .iter()
-            .map(|(u, share)| (policy.upstreams[*u as usize].name.clone(), *share))
+            .map(|(u, share)| (policy.upstreams[u.index()].name.clone(), *share))
             .collect(),
         _ => Vec::new(),
     };
     let server = match route.map(|r| &r.action) {
         Some(Action::Proxy(targets)) if !refused => match targets.as_slice() {
-            [(upstream, _)] => server_for(&policy.upstreams[*upstream as usize], decision.balance_key(*upstream)),
+            [(upstream, _)] => server_for(&policy.upstreams[upstream.index()], decision.balance_key(*upstream)),
             _ => Err("a split picks its upstream at random".to_string()),
         },
         _ => Err("the request is not proxied".to_string()),
@@ -177,7 +177,7 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
         host,
         path: path.clone(),
         route: route.map(|r| r.name.clone()),
-        route_index: decision.route.map(|r| r as usize),
+        route_index: decision.route.map(|r| r.index()),
         action: decision.action_kind(policy),
         upstreams,
         status: decision.status(policy),
@@ -192,7 +192,7 @@ pub fn evaluate(program: &Program<'_>, request: &RequestSpec) -> Outcome {
         agents: modifiers.map_or_else(Vec::new, |m| {
             m.agents
                 .iter()
-                .map(|&a| policy.agents[a as usize].name.clone())
+                .map(|&a| policy.agents[a.index()].name.clone())
                 .collect()
         }),
         request_headers: modifiers.map_or_else(Vec::new, |m| m.request_headers.clone()),
@@ -231,7 +231,7 @@ fn candidates(
         .into_iter()
         .filter(|(_, alternative)| seen.insert(alternative.route))
         .map(|(_, alternative)| Candidate {
-            route: policy.routes[alternative.route as usize].name.clone(),
+            route: policy.routes[alternative.route.index()].name.clone(),
             key: alternative.key,
         })
         .collect()

@@ -5,6 +5,7 @@
 //! measure against it.
 
 use regex_automata::meta::Regex;
+use zbin::ids::RouteId;
 use zbin::matcher::{query_value, HeaderSource, Request};
 use zbin::model::{HostMatch, HostName, PathMatch, Policy, ValueMatch};
 use zbin::table::{Class, Key};
@@ -30,7 +31,7 @@ enum HeaderValue {
 }
 
 struct Entry {
-    route: u32,
+    route: RouteId,
     key: Key,
     host: HostTest,
     path: PathTest,
@@ -89,7 +90,7 @@ impl ReferenceMatcher {
                     }
                 };
                 entries.push(Entry {
-                    route: index as u32,
+                    route: RouteId::new(index),
                     key: Key {
                         priority: route.priority,
                         host_class,
@@ -128,7 +129,7 @@ impl ReferenceMatcher {
     }
 
     /// The winning route and its key: the first entry that matches.
-    pub fn lookup(&self, request: &Request<'_>) -> Option<(u32, Key)> {
+    pub fn lookup(&self, request: &Request<'_>) -> Option<(RouteId, Key)> {
         self.entries
             .iter()
             .find(|e| matches(e, request))
@@ -137,7 +138,7 @@ impl ReferenceMatcher {
 
     /// Every route that matches with the greatest key (more than one only
     /// in a policy the analysis would reject as ambiguous).
-    pub fn winners(&self, request: &Request<'_>) -> Option<(Key, Vec<u32>)> {
+    pub fn winners(&self, request: &Request<'_>) -> Option<(Key, Vec<RouteId>)> {
         let mut found = self.entries.iter().filter(|e| matches(e, request));
         let first = found.next()?;
         let mut routes = vec![first.route];
@@ -151,8 +152,8 @@ impl ReferenceMatcher {
 
     /// Every route that matches, with its greatest matching key, greatest
     /// first.
-    pub fn matching(&self, request: &Request<'_>) -> Vec<(u32, Key)> {
-        let mut out: Vec<(u32, Key)> = Vec::new();
+    pub fn matching(&self, request: &Request<'_>) -> Vec<(RouteId, Key)> {
+        let mut out: Vec<(RouteId, Key)> = Vec::new();
         for entry in self.entries.iter().filter(|e| matches(e, request)) {
             if !out.iter().any(|(route, _)| *route == entry.route) {
                 out.push((entry.route, entry.key));

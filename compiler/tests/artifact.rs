@@ -62,7 +62,7 @@ fn the_fixture_loads_and_matches() {
         headers: &headers,
     };
     let found = program.lookup(&request).expect("matches");
-    assert_eq!(program.policy().routes[found.route as usize].name, "users");
+    assert_eq!(program.policy().routes[found.route.index()].name, "users");
     assert_eq!(
         program.captures(found.route, "/u/42"),
         vec![("id".to_string(), "42".to_string())]

@@ -293,7 +293,7 @@ proptest! {
                 headers: &headers,
             };
             let matching = reference.matching(&request);
-            let key_of = |route: u32| matching.iter().find(|(r, _)| *r == route).map(|(_, k)| *k);
+            let key_of = |route: zbin::ids::RouteId| matching.iter().find(|(r, _)| *r == route).map(|(_, k)| *k);
             prop_assert!(key_of(*a).is_some() && key_of(*a) == key_of(*b),
                 "witness {:?} of r{} and r{}: reference matches {:?}", witness, a, b, matching);
         }

@@ -93,10 +93,7 @@ fn route_of(
         headers: &headers,
     };
     let (found, trace) = program.lookup_traced(&request);
-    (
-        found.map(|m| policy.routes[m.route as usize].name.clone()),
-        trace.tested,
-    )
+    (found.map(|m| policy.routes[m.route.index()].name.clone()), trace.tested)
 }
 
 #[test]

@@ -174,7 +174,7 @@ fn every_setting_lowers_to_its_value() {
         ]
     );
     assert_eq!(api_route.response_headers, [edit(HeaderOp::Set, "x-d", "3")]);
-    assert_eq!(api_route.agents, [0]);
+    assert_eq!(api_route.agents, [zbin::ids::AgentId(0)]);
     let rate = api_route.rate_limit.as_ref().expect("rate limit");
     assert_eq!(
         (rate.requests, rate.per, rate.burst, &rate.key),

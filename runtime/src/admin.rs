@@ -41,7 +41,7 @@ impl ServeHttp for Admin {
                         let action = match &r.action {
                             zbin::model::Action::Proxy(targets) => serde_json::json!({
                                 "proxy": targets.iter().map(|(u, share)| serde_json::json!({
-                                    "upstream": policy.upstreams[*u as usize].name, "share": share
+                                    "upstream": policy.upstreams[u.index()].name, "share": share
                                 })).collect::<Vec<_>>()
                             }),
                             zbin::model::Action::Static { root, .. } => serde_json::json!({"static": root}),

@@ -242,14 +242,14 @@ pub struct Edits {
 /// stops at the first that blocks or redirects, or fails with `on_failure
 /// deny`, with why. Allowing agents' header edits are appended to `edits`.
 pub async fn ask(
-    agents: &[u32],
+    agents: &[zbin::ids::AgentId],
     loaded: &crate::artifact::Loaded,
     request: &AgentRequest<'_>,
     metrics: &crate::metrics::Metrics,
     edits: &mut Edits,
 ) -> Option<Refusal> {
     for &index in agents {
-        let agent = &loaded.policy().agents[index as usize];
+        let agent = &loaded.policy().agents[index.index()];
         let outcome = call(agent, &loaded.resolve(&agent.socket), request).await;
         let label = match &outcome {
             Ok(Decision::Allow { .. }) => "allow",

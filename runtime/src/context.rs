@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zbin::ids::{AgentId, RouteId, UpstreamId};
 
 use bytes::BytesMut;
 use pingora_http::RequestHeader;
@@ -25,7 +26,7 @@ use crate::upstream::InFlight;
 /// they allow it), then asked.
 pub struct BodyGate {
     /// Indices of the agents still to ask, in order.
-    pub agents: Vec<u32>,
+    pub agents: Vec<AgentId>,
     /// How many bytes the greediest of them wants.
     pub want: usize,
     pub held: BytesMut,
@@ -55,7 +56,7 @@ pub struct Ctx {
     pub deadline: Option<Instant>,
     /// The status of a response written by zentinel itself.
     pub status: Option<u16>,
-    pub upstream: Option<u32>,
+    pub upstream: Option<UpstreamId>,
     /// The server of the current attempt, counted in flight while held.
     pub server: Option<(usize, std::net::SocketAddr, InFlight)>,
     /// Servers tried, in order (inline: retries are few).
@@ -109,7 +110,7 @@ impl Ctx {
     }
 
     /// The index of the route that won.
-    pub fn route_index(&self) -> Option<u32> {
+    pub fn route_index(&self) -> Option<RouteId> {
         self.decision.as_ref()?.route
     }
 
@@ -119,7 +120,7 @@ impl Ctx {
             .loaded
             .policy()
             .routes
-            .get(self.route_index()? as usize)
+            .get(self.route_index()?.index())
     }
 
     pub fn upstream(&self) -> Option<&Upstream> {
@@ -128,7 +129,7 @@ impl Ctx {
             .loaded
             .policy()
             .upstreams
-            .get(self.upstream? as usize)
+            .get(self.upstream?.index())
     }
 
     /// The largest upstream response head relayed: the route's

@@ -15,6 +15,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zbin::ids::UpstreamId;
 
 use arc_swap::ArcSwapOption;
 use pingora_core::upstreams::peer::PeerOptions;
@@ -328,7 +329,7 @@ fn weighted_random(candidates: impl Iterator<Item = usize> + Clone, weight: impl
 }
 
 /// Picks one target of a weighted split (shares in percent).
-pub fn split_target(targets: &[(u32, u8)]) -> u32 {
+pub fn split_target(targets: &[(UpstreamId, u8)]) -> UpstreamId {
     let mut pick = rand::rng().random_range(0..100u32);
     for (upstream, share) in targets {
         if pick < u32::from(*share) {

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod decide;
 pub mod error;
 pub mod format;
+pub mod ids;
 pub mod matcher;
 pub mod model;
 pub mod normalize;

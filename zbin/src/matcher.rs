@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use crate::ids::{PatternId, RouteId};
 use crate::model::{Template, TemplatePart, TemplateVar};
 use crate::program::Program;
 use crate::table::{Alternative, Bucket, Conditions, Discriminator, Key, Run, ValueTest, ANY};
@@ -120,16 +121,16 @@ impl Tracer for LookupTrace {
 /// The winning alternative of a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Match {
-    pub route: u32,
+    pub route: RouteId,
     pub alternative: u32,
     pub key: Key,
 }
 
 /// Pattern ids matched by one automaton, kept inline for the usual few.
 struct IdSet {
-    inline: [u32; 8],
+    inline: [PatternId; 8],
     len: usize,
-    spill: Vec<u32>,
+    spill: Vec<PatternId>,
 }
 
 impl IdSet {
@@ -142,7 +143,7 @@ impl IdSet {
     }
 
     #[inline]
-    fn push(&mut self, id: u32) {
+    fn push(&mut self, id: PatternId) {
         if self.len < self.inline.len() {
             self.inline[self.len] = id;
             self.len += 1;
@@ -151,7 +152,7 @@ impl IdSet {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+    fn iter(&self) -> impl Iterator<Item = PatternId> + '_ {
         self.inline[..self.len]
             .iter()
             .copied()
@@ -253,7 +254,7 @@ impl Program<'_> {
     fn try_alternative(&self, a: u32, request: &Request<'_>, tracer: &mut impl Tracer) -> Option<Match> {
         tracer.tested();
         let alternative = &self.meta.alternatives[a as usize];
-        self.conditions_hold(&self.meta.conditions[alternative.route as usize], request)
+        self.conditions_hold(&self.meta.conditions[alternative.route.index()], request)
             .then_some(Match {
                 route: alternative.route,
                 alternative: a,
@@ -296,7 +297,7 @@ impl Program<'_> {
         for bucket in self.selected_buckets(&hosts, &paths) {
             for &a in bucket {
                 let alternative = &self.meta.alternatives[a as usize];
-                if self.conditions_hold(&self.meta.conditions[alternative.route as usize], request) {
+                if self.conditions_hold(&self.meta.conditions[alternative.route.index()], request) {
                     out.push((a, alternative));
                 }
             }
@@ -334,7 +335,7 @@ impl Program<'_> {
     }
 
     /// The named captures of `route`'s path regex in `path`, for templates.
-    pub fn captures(&self, route: u32, path: &str) -> Vec<(String, String)> {
+    pub fn captures(&self, route: RouteId, path: &str) -> Vec<(String, String)> {
         let Some(regex) = self.captures.get(&route) else {
             return Vec::new();
         };

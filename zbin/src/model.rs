@@ -3,6 +3,7 @@
 //! the runtime uses (milliseconds, bytes, lowercase names), so the hot path
 //! never parses or converts anything.
 
+use crate::ids::{AgentId, UpstreamId};
 use bincode::{Decode, Encode};
 
 /// Milliseconds.
@@ -267,7 +268,7 @@ pub struct QueryMatch {
 pub enum Action {
     /// Upstream indices with their share in percent (one entry at 100 for
     /// a plain `proxy NAME`).
-    Proxy(Vec<(u32, u8)>),
+    Proxy(Vec<(UpstreamId, u8)>),
     Static {
         root: String,
         index: Option<String>,
@@ -333,7 +334,7 @@ pub struct Modifiers {
     pub request_headers: Vec<HeaderEdit>,
     pub response_headers: Vec<HeaderEdit>,
     /// Agent indices, in calling order.
-    pub agents: Vec<u32>,
+    pub agents: Vec<AgentId>,
     pub rate_limit: Option<RateLimit>,
     pub timeout: Option<Millis>,
     pub limits: Limits,

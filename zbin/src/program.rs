@@ -4,6 +4,7 @@
 //! regex-automata's validating `from_bytes` (no copy, no recompilation),
 //! and every index the metadata holds is checked before it can be used.
 
+use crate::ids::{PatternId, RouteId};
 use std::collections::HashMap;
 
 use regex_automata::dfa::dense::DFA;
@@ -37,7 +38,7 @@ impl<'a> Automaton<'a> {
     /// Runs the automaton over all of `input` and calls `found` with the
     /// id of every pattern that matches the whole input.
     #[inline]
-    pub fn full_matches(&self, input: &[u8], mut found: impl FnMut(u32)) {
+    pub fn full_matches(&self, input: &[u8], mut found: impl FnMut(PatternId)) {
         if let Some(state) = self.final_state(input.iter().copied()) {
             self.patterns(state).for_each(&mut found);
         }
@@ -46,7 +47,7 @@ impl<'a> Automaton<'a> {
     /// As `full_matches`, reading `input` from its last byte to its first
     /// (the host automaton is compiled over reversed hosts).
     #[inline]
-    pub fn full_matches_reversed(&self, input: &[u8], mut found: impl FnMut(u32)) {
+    pub fn full_matches_reversed(&self, input: &[u8], mut found: impl FnMut(PatternId)) {
         if let Some(state) = self.final_state(input.iter().rev().copied()) {
             self.patterns(state).for_each(&mut found);
         }
@@ -76,8 +77,8 @@ impl<'a> Automaton<'a> {
 
     /// The ids of the patterns a match state reports.
     #[inline]
-    pub(crate) fn patterns(&self, state: StateID) -> impl Iterator<Item = u32> + '_ {
-        (0..self.dfa.match_len(state)).map(move |i| self.dfa.match_pattern(state, i).as_u32())
+    pub(crate) fn patterns(&self, state: StateID) -> impl Iterator<Item = PatternId> + '_ {
+        (0..self.dfa.match_len(state)).map(move |i| PatternId(self.dfa.match_pattern(state, i).as_u32()))
     }
 
     /// Whether the (single-pattern) automaton matches all of `input`.
@@ -107,7 +108,7 @@ pub struct Program<'a> {
     pub(crate) values: Vec<Automaton<'a>>,
     pub(crate) buckets: BucketIndex,
     /// Routes whose templates use captures: a regex that extracts them.
-    pub(crate) captures: HashMap<u32, regex_automata::meta::Regex>,
+    pub(crate) captures: HashMap<RouteId, regex_automata::meta::Regex>,
 }
 
 impl<'a> Program<'a> {
@@ -197,26 +198,24 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
         return Err(ArtifactError::inconsistent("conditions do not match the routes"));
     }
     for (i, alternative) in meta.alternatives.iter().enumerate() {
-        if alternative.route as usize >= routes {
+        if alternative.route.index() >= routes {
             return Err(ArtifactError::inconsistent(format!(
                 "alternative {i} names a missing route"
             )));
         }
-        if alternative.host != ANY && alternative.host >= meta.host_patterns {
+        if !alternative.host.within(meta.host_patterns) {
             return Err(ArtifactError::inconsistent(format!(
                 "alternative {i} names a missing host pattern"
             )));
         }
-        if alternative.path != ANY && alternative.path >= meta.path_patterns {
+        if !alternative.path.within(meta.path_patterns) {
             return Err(ArtifactError::inconsistent(format!(
                 "alternative {i} names a missing path pattern"
             )));
         }
     }
     for bucket in &meta.buckets {
-        if (bucket.host != ANY && bucket.host >= meta.host_patterns)
-            || (bucket.path != ANY && bucket.path >= meta.path_patterns)
-        {
+        if !bucket.host.within(meta.host_patterns) || !bucket.path.within(meta.path_patterns) {
             return Err(ArtifactError::inconsistent("a bucket names a missing pattern"));
         }
         for &a in &bucket.alternatives {
@@ -257,7 +256,7 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
                         route.name
                     )));
                 }
-                if targets.iter().any(|(u, _)| *u as usize >= policy.upstreams.len()) {
+                if targets.iter().any(|(u, _)| u.index() >= policy.upstreams.len()) {
                     return Err(ArtifactError::inconsistent(format!(
                         "route `{}` proxies to a missing upstream",
                         route.name
@@ -278,12 +277,7 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
             }
             _ => {}
         }
-        if route
-            .modifiers
-            .agents
-            .iter()
-            .any(|a| *a as usize >= policy.agents.len())
-        {
+        if route.modifiers.agents.iter().any(|a| a.index() >= policy.agents.len()) {
             return Err(ArtifactError::inconsistent(format!(
                 "route `{}` calls a missing agent",
                 route.name
@@ -359,7 +353,7 @@ fn uses_captures(template: &model::Template) -> bool {
 
 /// Capture-extracting regexes for the routes whose templates need them,
 /// built once at load time (DFAs cannot report captures).
-fn capture_regexes(meta: &Meta) -> Result<HashMap<u32, regex_automata::meta::Regex>, ArtifactError> {
+fn capture_regexes(meta: &Meta) -> Result<HashMap<RouteId, regex_automata::meta::Regex>, ArtifactError> {
     let mut out = HashMap::new();
     for (i, route) in meta.policy.routes.iter().enumerate() {
         let needs = match (&route.action, &route.modifiers.rewrite) {
@@ -382,7 +376,7 @@ fn capture_regexes(meta: &Meta) -> Result<HashMap<u32, regex_automata::meta::Reg
             .syntax(crate::regex_syntax_config())
             .build(&format!("^(?:{pattern})$"))
             .map_err(|e| ArtifactError::inconsistent(format!("route `{}`: {e}", route.name)))?;
-        out.insert(i as u32, regex);
+        out.insert(RouteId::new(i), regex);
     }
     Ok(out)
 }
@@ -397,7 +391,7 @@ pub(crate) struct BucketIndex {
     any_host: Vec<u32>,
     /// By host pattern: the bucket of (host, ANY).
     any_path: Vec<u32>,
-    pairs: HashMap<(u32, u32), u32, BuildPairHasher>,
+    pairs: HashMap<(PatternId, PatternId), u32, BuildPairHasher>,
 }
 
 const NO_BUCKET: u32 = u32::MAX;
@@ -416,10 +410,10 @@ impl BucketIndex {
             let slot = match (bucket.host, bucket.path) {
                 (ANY, ANY) => index.any_any.replace(i),
                 (ANY, path) => {
-                    Some(std::mem::replace(&mut index.any_host[path as usize], i)).filter(|&b| b != NO_BUCKET)
+                    Some(std::mem::replace(&mut index.any_host[path.index()], i)).filter(|&b| b != NO_BUCKET)
                 }
                 (host, ANY) => {
-                    Some(std::mem::replace(&mut index.any_path[host as usize], i)).filter(|&b| b != NO_BUCKET)
+                    Some(std::mem::replace(&mut index.any_path[host.index()], i)).filter(|&b| b != NO_BUCKET)
                 }
                 pair => index.pairs.insert(pair, i),
             };
@@ -432,11 +426,11 @@ impl BucketIndex {
 
     /// The bucket of a pair, if any alternative needs it.
     #[inline]
-    pub(crate) fn get(&self, host: u32, path: u32) -> Option<u32> {
+    pub(crate) fn get(&self, host: PatternId, path: PatternId) -> Option<u32> {
         let bucket = match (host, path) {
             (ANY, ANY) => return self.any_any,
-            (ANY, path) => self.any_host[path as usize],
-            (host, ANY) => self.any_path[host as usize],
+            (ANY, path) => self.any_host[path.index()],
+            (host, ANY) => self.any_path[host.index()],
             pair => return self.pairs.get(&pair).copied(),
         };
         (bucket != NO_BUCKET).then_some(bucket)

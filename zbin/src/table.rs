@@ -9,10 +9,11 @@ use std::cmp::Ordering;
 
 use bincode::{Decode, Encode};
 
+use crate::ids::{PatternId, RouteId};
 use crate::model;
 
 /// A pattern id meaning "no condition": matches every host or path.
-pub const ANY: u32 = u32::MAX;
+pub const ANY: PatternId = PatternId::ANY;
 
 /// The class of a host or path condition, in precedence order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
@@ -119,11 +120,11 @@ impl std::fmt::Display for Key {
 /// One way a route can match: a route with `host "a" "*.b"` has two.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Alternative {
-    pub route: u32,
+    pub route: RouteId,
     /// Host pattern id in the host automaton, or `ANY`.
-    pub host: u32,
+    pub host: PatternId,
     /// Path pattern id in the path automaton, or `ANY`.
-    pub path: u32,
+    pub path: PatternId,
     pub key: Key,
 }
 
@@ -131,8 +132,8 @@ pub struct Alternative {
 /// greatest key first.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Bucket {
-    pub host: u32,
-    pub path: u32,
+    pub host: PatternId,
+    pub path: PatternId,
     pub alternatives: Vec<u32>,
     /// Indexed runs of `alternatives`, in order and apart.
     pub runs: Vec<Run>,

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use zbin::ids::{PatternId, RouteId};
 use zbin::table::{Alternative, Conditions, Key, ValueTest, ANY};
 
 use crate::build::layout::{self, HostPattern};
@@ -15,15 +16,15 @@ impl Analysis<'_> {
     pub(super) fn ambiguity(&mut self) {
         // Only equal keys can be ambiguous; within a key, only alternatives
         // with the same literal patterns, or regexes, can overlap.
-        let mut groups: HashMap<(Key, u32, u32), Vec<u32>> = HashMap::new();
+        let mut groups: HashMap<(Key, PatternId, PatternId), Vec<u32>> = HashMap::new();
         for (i, alternative) in self.layout.alternatives.iter().enumerate() {
             let host = if self.is_regex(Dim::Host, alternative.host) {
-                ANY - 1
+                PatternId(ANY.0 - 1)
             } else {
                 alternative.host
             };
             let path = if self.is_regex(Dim::Path, alternative.path) {
-                ANY - 1
+                PatternId(ANY.0 - 1)
             } else {
                 alternative.path
             };
@@ -31,7 +32,7 @@ impl Analysis<'_> {
         }
         let mut groups: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() > 1).collect();
         groups.sort();
-        let mut reported: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+        let mut reported: std::collections::HashSet<(RouteId, RouteId)> = std::collections::HashSet::new();
         for group in groups {
             for (a, b) in self.pairs_that_may_overlap(&group) {
                 let (alt_a, alt_b) = (
@@ -92,10 +93,7 @@ impl Analysis<'_> {
     /// A request both alternatives match, if there is one.
     fn both_match(&mut self, a: Alternative, b: Alternative) -> Option<Witness> {
         let layout = self.layout;
-        let (conditions_a, conditions_b) = (
-            &layout.conditions[a.route as usize],
-            &layout.conditions[b.route as usize],
-        );
+        let (conditions_a, conditions_b) = (&layout.conditions[a.route.index()], &layout.conditions[b.route.index()]);
         let (method, headers, query) = self.conditions_overlap(conditions_a, conditions_b)?;
         let (mut host, host_proven) = self.overlap(Dim::Host, a.host, b.host)?;
         // A host one of the routes matches better by another of its names
@@ -120,11 +118,11 @@ impl Analysis<'_> {
     /// greater key, matches `host` too (the path is the route's own).
     fn outranked(&mut self, alternative: &Alternative, host: &[u8]) -> bool {
         let layout = self.layout;
-        let siblings = &self.by_route[alternative.route as usize];
+        let siblings = &self.by_route[alternative.route.index()];
         if siblings.len() < 2 {
             return false; // one name: nothing else of the route competes
         }
-        let others: Vec<u32> = siblings
+        let others: Vec<PatternId> = siblings
             .iter()
             .map(|&i| &layout.alternatives[i as usize])
             .filter(|o| o.key > alternative.key)
@@ -138,7 +136,7 @@ impl Analysis<'_> {
     /// For two alternatives on one wildcard: a host under it that neither
     /// route matches better by another name.
     fn untaken_wildcard_host(&mut self, a: &Alternative, b: &Alternative) -> Option<Vec<u8>> {
-        let HostPattern::Wildcard(suffix) = self.layout.host_patterns.get(a.host as usize)? else {
+        let HostPattern::Wildcard(suffix) = self.layout.host_patterns.get(a.host.index())? else {
             return None;
         };
         let suffix = suffix.clone();

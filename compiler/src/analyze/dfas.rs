@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use zbin::ids::PatternId;
 use zbin::table::ANY;
 
 use crate::build::layout::Layout;
@@ -16,8 +17,8 @@ use super::{Dim, ANYTHING};
 /// normalized hosts and paths every question is confined to.
 pub(super) struct Dfas<'l> {
     layout: &'l Layout,
-    hosts: HashMap<u32, PatternDfa>,
-    paths: HashMap<u32, PatternDfa>,
+    hosts: HashMap<PatternId, PatternDfa>,
+    paths: HashMap<PatternId, PatternDfa>,
     values: HashMap<u32, PatternDfa>,
 }
 
@@ -42,7 +43,7 @@ impl<'l> Dfas<'l> {
     }
 
     /// Builds the automaton of pattern `id` if it is not built yet.
-    pub(super) fn ensure(&mut self, dim: Dim, id: u32) {
+    pub(super) fn ensure(&mut self, dim: Dim, id: PatternId) {
         if id == ANY {
             return;
         }
@@ -54,15 +55,15 @@ impl<'l> Dfas<'l> {
         // Every pattern was compiled by the checker under the size cap.
         map.entry(id).or_insert_with(|| {
             let regex = match dim {
-                Dim::Host => layout.host_patterns[id as usize].regex(),
-                Dim::Path => layout.path_patterns[id as usize].regex(),
+                Dim::Host => layout.host_patterns[id.index()].regex(),
+                Dim::Path => layout.path_patterns[id.index()].regex(),
             };
             PatternDfa::new(&regex).expect("checked pattern")
         });
     }
 
     /// The automaton of pattern `id`, once `ensure`d.
-    pub(super) fn get(&self, dim: Dim, id: u32) -> &PatternDfa {
+    pub(super) fn get(&self, dim: Dim, id: PatternId) -> &PatternDfa {
         let map = match dim {
             Dim::Host => &self.hosts,
             Dim::Path => &self.paths,
@@ -70,7 +71,7 @@ impl<'l> Dfas<'l> {
         map.get(&id).unwrap_or(&ANYTHING_DFA)
     }
 
-    pub(super) fn pattern(&mut self, dim: Dim, id: u32) -> &PatternDfa {
+    pub(super) fn pattern(&mut self, dim: Dim, id: PatternId) -> &PatternDfa {
         self.ensure(dim, id);
         self.get(dim, id)
     }
@@ -83,7 +84,7 @@ impl<'l> Dfas<'l> {
     }
 
     /// A shortest host or path of a request that pattern `id` matches.
-    pub(super) fn witness(&mut self, dim: Dim, id: u32) -> Option<Vec<u8>> {
+    pub(super) fn witness(&mut self, dim: Dim, id: PatternId) -> Option<Vec<u8>> {
         self.ensure(dim, id);
         self.get(dim, id).witness_within(Some(self.domain(dim)))
     }
@@ -97,7 +98,7 @@ impl<'l> Dfas<'l> {
 
     /// A request host or path that both patterns match (or, with
     /// `containment`, that `a` matches and `b` does not).
-    pub(super) fn search2(&mut self, dim: Dim, a: u32, b: u32, containment: bool) -> Search {
+    pub(super) fn search2(&mut self, dim: Dim, a: PatternId, b: PatternId, containment: bool) -> Search {
         self.ensure(dim, a);
         self.ensure(dim, b);
         let (da, db, domain) = (self.get(dim, a), self.get(dim, b), Some(self.domain(dim)));

@@ -31,6 +31,7 @@ use regex_automata::dfa::dense::DFA;
 use regex_automata::dfa::Automaton as _;
 use regex_automata::util::start;
 use regex_automata::Anchored;
+use zbin::ids::{PatternId, RouteId};
 use zbin::model::Policy;
 use zbin::table::{Alternative, Key, ANY};
 
@@ -96,7 +97,7 @@ pub enum Dim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
     /// A route whose host or path regex no normalized request matches.
-    Dead { route: u32, dim: Dim, regex: String },
+    Dead { route: RouteId, dim: Dim, regex: String },
     /// Alternatives of two routes, with equal keys, that one request
     /// matches (`first` of the route declared first).
     Ambiguous {
@@ -106,7 +107,7 @@ pub enum Finding {
     },
     /// A route whose every alternative an alternative `by` of a greater key
     /// matches whenever it matches; `key` is the route's own.
-    Shadowed { route: u32, key: Key, by: Alternative },
+    Shadowed { route: RouteId, key: Key, by: Alternative },
 }
 
 /// The analysis of one policy.
@@ -115,11 +116,11 @@ pub struct Analysis<'a> {
     layout: &'a Layout,
     dfas: Dfas<'a>,
     /// Forced literal prefixes of regex patterns, for a fast disjointness test.
-    prefixes: HashMap<(Dim, u32), Vec<u8>>,
+    prefixes: HashMap<(Dim, PatternId), Vec<u8>>,
     /// What was found, in the order found.
     findings: Vec<Finding>,
     /// Routes found unreachable (dead or shadowed).
-    unreachable: Vec<u32>,
+    unreachable: Vec<RouteId>,
     /// Each route's alternatives (indices into the layout's).
     by_route: Vec<Vec<u32>>,
 }
@@ -134,7 +135,7 @@ pub struct Findings {
 impl Findings {
     /// Pairs of routes (by index, the first declared first) with equal
     /// keys, and a request that matches both.
-    pub fn ambiguous(&self) -> Vec<(u32, u32, Witness)> {
+    pub fn ambiguous(&self) -> Vec<(RouteId, RouteId, Witness)> {
         self.list
             .iter()
             .filter_map(|f| match f {
@@ -145,7 +146,7 @@ impl Findings {
     }
 
     /// Routes that can never win (dead or shadowed).
-    pub fn unreachable(&self) -> Vec<u32> {
+    pub fn unreachable(&self) -> Vec<RouteId> {
         self.list
             .iter()
             .filter_map(|f| match f {
@@ -173,7 +174,7 @@ pub fn analyze(
 
 /// Ids of the patterns of a multi-pattern automaton that match all of
 /// `input` (read backwards when `reversed`, as the host automaton reads).
-pub fn full_matches(dfa: &DFA<Vec<u32>>, input: &[u8], reversed: bool) -> Vec<u32> {
+pub fn full_matches(dfa: &DFA<Vec<u32>>, input: &[u8], reversed: bool) -> Vec<PatternId> {
     let Ok(mut state) = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)) else {
         return Vec::new();
     };
@@ -193,7 +194,7 @@ pub fn full_matches(dfa: &DFA<Vec<u32>>, input: &[u8], reversed: bool) -> Vec<u3
         return Vec::new();
     }
     (0..dfa.match_len(state))
-        .map(|i| dfa.match_pattern(state, i).as_u32())
+        .map(|i| PatternId(dfa.match_pattern(state, i).as_u32()))
         .collect()
 }
 
@@ -209,7 +210,7 @@ impl<'a> Analysis<'a> {
             by_route: {
                 let mut by_route = vec![Vec::new(); policy.routes.len()];
                 for (i, alternative) in layout.alternatives.iter().enumerate() {
-                    by_route[alternative.route as usize].push(i as u32);
+                    by_route[alternative.route.index()].push(i as u32);
                 }
                 by_route
             },
@@ -226,15 +227,15 @@ impl<'a> Analysis<'a> {
         laps.lap("reachability");
     }
 
-    fn is_regex(&self, dim: Dim, id: u32) -> bool {
+    fn is_regex(&self, dim: Dim, id: PatternId) -> bool {
         id != ANY
             && match dim {
-                Dim::Host => matches!(self.layout.host_patterns[id as usize], HostPattern::Regex(_)),
-                Dim::Path => matches!(self.layout.path_patterns[id as usize], PathPattern::Regex(_)),
+                Dim::Host => matches!(self.layout.host_patterns[id.index()], HostPattern::Regex(_)),
+                Dim::Path => matches!(self.layout.path_patterns[id.index()], PathPattern::Regex(_)),
             }
     }
 
-    fn forced_prefix(&mut self, dim: Dim, id: u32) -> Vec<u8> {
+    fn forced_prefix(&mut self, dim: Dim, id: PatternId) -> Vec<u8> {
         if let Some(prefix) = self.prefixes.get(&(dim, id)) {
             return prefix.clone();
         }
@@ -246,7 +247,7 @@ impl<'a> Analysis<'a> {
     /// A string both patterns match (same class, so: same literal pattern,
     /// or two regexes decided on their automata), and whether that is
     /// proven. `None`: disjoint.
-    fn overlap(&mut self, dim: Dim, a: u32, b: u32) -> Option<(Vec<u8>, bool)> {
+    fn overlap(&mut self, dim: Dim, a: PatternId, b: PatternId) -> Option<(Vec<u8>, bool)> {
         if a == b {
             return Some((self.witness_of(dim, a), true));
         }
@@ -269,7 +270,7 @@ impl<'a> Analysis<'a> {
     }
 
     /// A string the pattern matches.
-    fn witness_of(&mut self, dim: Dim, id: u32) -> Vec<u8> {
+    fn witness_of(&mut self, dim: Dim, id: PatternId) -> Vec<u8> {
         if id == ANY {
             return match dim {
                 Dim::Host => b"example.com".to_vec(),
@@ -277,13 +278,13 @@ impl<'a> Analysis<'a> {
             };
         }
         match dim {
-            Dim::Host => match &self.layout.host_patterns[id as usize] {
+            Dim::Host => match &self.layout.host_patterns[id.index()] {
                 HostPattern::Exact(name) => name.as_bytes().to_vec(),
                 HostPattern::Wildcard(suffix) => format!("a{suffix}").into_bytes(),
                 // A regex no request matches is reported as dead first.
                 HostPattern::Regex(_) => self.dfas.witness(dim, id).unwrap_or_default(),
             },
-            Dim::Path => match &self.layout.path_patterns[id as usize] {
+            Dim::Path => match &self.layout.path_patterns[id.index()] {
                 PathPattern::Exact(path) | PathPattern::Prefix(path) => path.as_bytes().to_vec(),
                 PathPattern::Regex(_) => self.dfas.witness(dim, id).unwrap_or_default(),
             },
@@ -291,16 +292,16 @@ impl<'a> Analysis<'a> {
     }
 
     /// Whether pattern `outer` matches everything pattern `inner` does.
-    fn contains(&mut self, dim: Dim, outer: u32, inner: u32) -> bool {
+    fn contains(&mut self, dim: Dim, outer: PatternId, inner: PatternId) -> bool {
         if outer == inner || outer == ANY {
             return true;
         }
-        let literal = |s: &Self, id: u32| id != ANY && !s.is_regex(dim, id);
+        let literal = |s: &Self, id: PatternId| id != ANY && !s.is_regex(dim, id);
         if literal(self, outer) && literal(self, inner) {
             return match dim {
                 Dim::Host => match (
-                    &self.layout.host_patterns[outer as usize],
-                    &self.layout.host_patterns[inner as usize],
+                    &self.layout.host_patterns[outer.index()],
+                    &self.layout.host_patterns[inner.index()],
                 ) {
                     (HostPattern::Wildcard(s), HostPattern::Exact(name)) => {
                         name.len() > s.len() && name.ends_with(s.as_str())
@@ -309,8 +310,8 @@ impl<'a> Analysis<'a> {
                     _ => false, // an exact name contains only itself
                 },
                 Dim::Path => match (
-                    &self.layout.path_patterns[outer as usize],
-                    &self.layout.path_patterns[inner as usize],
+                    &self.layout.path_patterns[outer.index()],
+                    &self.layout.path_patterns[inner.index()],
                 ) {
                     (PathPattern::Prefix(p), PathPattern::Exact(x)) => prefix_covers(p, x),
                     (PathPattern::Prefix(p), PathPattern::Prefix(q)) => prefix_covers(p, q),
@@ -321,11 +322,11 @@ impl<'a> Analysis<'a> {
         // An exact pattern is one string: contained if the outer matches it.
         if inner != ANY {
             let exact = match dim {
-                Dim::Host => match &self.layout.host_patterns[inner as usize] {
+                Dim::Host => match &self.layout.host_patterns[inner.index()] {
                     HostPattern::Exact(name) => Some(name.as_bytes().to_vec()),
                     _ => None,
                 },
-                Dim::Path => match &self.layout.path_patterns[inner as usize] {
+                Dim::Path => match &self.layout.path_patterns[inner.index()] {
                     PathPattern::Exact(path) => Some(path.as_bytes().to_vec()),
                     _ => None,
                 },

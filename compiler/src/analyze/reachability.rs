@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use regex_automata::dfa::dense::DFA;
+use zbin::ids::{PatternId, RouteId};
 use zbin::table::{Conditions, Key, ValueTest, ANY};
 
 use super::automata::Search;
@@ -19,7 +20,7 @@ impl Analysis<'_> {
                 .layout
                 .alternatives
                 .iter()
-                .find(|a| a.route == route as u32)
+                .find(|a| a.route == RouteId::new(route))
                 .cloned()
             else {
                 continue;
@@ -37,9 +38,9 @@ impl Analysis<'_> {
                 }
                 _ => continue,
             };
-            self.unreachable.push(route as u32);
+            self.unreachable.push(RouteId::new(route));
             self.findings.push(Finding::Dead {
-                route: route as u32,
+                route: RouteId::new(route),
                 dim,
                 regex: written,
             });
@@ -50,13 +51,13 @@ impl Analysis<'_> {
 impl Analysis<'_> {
     pub(super) fn reachability(&mut self, hosts: Option<&DFA<Vec<u32>>>, paths: Option<&DFA<Vec<u32>>>) {
         // Buckets by pattern pair, for finding alternatives quickly.
-        let mut by_pair: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+        let mut by_pair: HashMap<(PatternId, PatternId), Vec<u32>> = HashMap::new();
         for bucket in &self.layout.buckets {
             by_pair.insert((bucket.host, bucket.path), bucket.alternatives.clone());
         }
         let by_route = std::mem::take(&mut self.by_route);
         for (route, alternatives) in by_route.iter().enumerate() {
-            if self.unreachable.contains(&(route as u32)) {
+            if self.unreachable.contains(&(RouteId::new(route))) {
                 continue; // dead, already reported
             }
             let mut shadow: Option<u32> = None;
@@ -73,7 +74,7 @@ impl Analysis<'_> {
                 }
             }
             if let (true, Some(shadow)) = (all_shadowed, shadow) {
-                self.shadowed(route as u32, shadow);
+                self.shadowed(RouteId::new(route), shadow);
             }
         }
         self.by_route = by_route;
@@ -84,7 +85,7 @@ impl Analysis<'_> {
     fn shadow_of(
         &mut self,
         a: u32,
-        by_pair: &HashMap<(u32, u32), Vec<u32>>,
+        by_pair: &HashMap<(PatternId, PatternId), Vec<u32>>,
         hosts: Option<&DFA<Vec<u32>>>,
         paths: Option<&DFA<Vec<u32>>>,
     ) -> Option<u32> {
@@ -97,15 +98,15 @@ impl Analysis<'_> {
         host_candidates.extend(hosts.map(|d| full_matches(d, &host_witness, true)).unwrap_or_default());
         let mut path_candidates = vec![ANY];
         path_candidates.extend(paths.map(|d| full_matches(d, &path_witness, false)).unwrap_or_default());
-        let host_containers: Vec<u32> = host_candidates
+        let host_containers: Vec<PatternId> = host_candidates
             .into_iter()
             .filter(|&h| self.contains(Dim::Host, h, alternative.host))
             .collect();
-        let path_containers: Vec<u32> = path_candidates
+        let path_containers: Vec<PatternId> = path_candidates
             .into_iter()
             .filter(|&p| self.contains(Dim::Path, p, alternative.path))
             .collect();
-        let inner = self.layout.conditions[alternative.route as usize].clone();
+        let inner = self.layout.conditions[alternative.route.index()].clone();
         let mut best: Option<(Key, u32)> = None;
         for &h in &host_containers {
             for &p in &path_containers {
@@ -118,7 +119,7 @@ impl Analysis<'_> {
                     if other.route == alternative.route {
                         continue;
                     }
-                    let outer = self.layout.conditions[other.route as usize].clone();
+                    let outer = self.layout.conditions[other.route.index()].clone();
                     if self.conditions_contain(&outer, &inner) && best.is_none_or(|(k, _)| other.key > k) {
                         best = Some((other.key, b));
                     }
@@ -158,7 +159,7 @@ impl Analysis<'_> {
         })
     }
 
-    fn shadowed(&mut self, route: u32, shadow: u32) {
+    fn shadowed(&mut self, route: RouteId, shadow: u32) {
         self.unreachable.push(route);
         let key = self
             .layout

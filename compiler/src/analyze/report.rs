@@ -2,6 +2,7 @@
 //! with the routes' names and spans, the request that shows each, and what
 //! to do about it.
 
+use zbin::ids::RouteId;
 use zbin::model::Policy;
 use zbin::table::{Alternative, Key};
 
@@ -30,15 +31,15 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
-    fn name(&self, route: u32) -> &str {
-        &self.policy.routes[route as usize].name
+    fn name(&self, route: RouteId) -> &str {
+        &self.policy.routes[route.index()].name
     }
 
-    fn span(&self, route: u32) -> Span {
-        self.route_spans[route as usize]
+    fn span(&self, route: RouteId) -> Span {
+        self.route_spans[route.index()]
     }
 
-    fn dead(&self, route: u32, dim: Dim, regex: &str) -> Diagnostic {
+    fn dead(&self, route: RouteId, dim: Dim, regex: &str) -> Diagnostic {
         let (what, help) = match dim {
             Dim::Host => (
                 "host",
@@ -87,7 +88,7 @@ impl Report<'_> {
         ))
     }
 
-    fn shadowed(&self, route: u32, key: Key, by: &Alternative) -> Diagnostic {
+    fn shadowed(&self, route: RouteId, key: Key, by: &Alternative) -> Diagnostic {
         let (name, shadow_name) = (self.name(route), self.name(by.route));
         Diagnostic::new(
             Code::UnreachableRoute,

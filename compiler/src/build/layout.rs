@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use zbin::ids::{PatternId, RouteId};
 use zbin::model::{self, HostMatch, HostName, PathMatch, Route};
 use zbin::table::{
     Alternative, Bucket, Class, Conditions, Discriminator, HeaderTest, Key, Run, ValueTest, ANY, RUN_INDEX_MIN,
@@ -158,11 +159,11 @@ pub fn layout(policy: &model::Policy) -> Layout {
                 None => (ANY, (Class::None, 0)),
                 Some(pattern) => {
                     let class = pattern.class();
-                    (hosts.id(pattern), class)
+                    (PatternId(hosts.id(pattern)), class)
                 }
             };
             alternatives.push(Alternative {
-                route: index as u32,
+                route: RouteId::new(index),
                 host,
                 path,
                 key: Key {
@@ -179,7 +180,7 @@ pub fn layout(policy: &model::Policy) -> Layout {
     }
     // Buckets by (host, path), greatest key first; ties keep declaration
     // order (the analysis proves tied alternatives never both match).
-    let mut by_pair: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+    let mut by_pair: HashMap<(PatternId, PatternId), Vec<u32>> = HashMap::new();
     for (i, alternative) in alternatives.iter().enumerate() {
         by_pair
             .entry((alternative.host, alternative.path))
@@ -257,7 +258,7 @@ pub fn split_by_discriminator(
     conditions: &[Conditions],
     min: usize,
 ) -> Option<Split> {
-    let conditions_of = |a: u32| &conditions[alternatives[a as usize].route as usize];
+    let conditions_of = |a: u32| &conditions[alternatives[a as usize].route.index()];
     // Every discriminator some alternative tests, and how many test it;
     // the most tested wins (ties go to the first in a fixed order).
     let mut counts: Vec<(Discriminator, usize)> = Vec::new();
@@ -335,9 +336,9 @@ fn index_runs(members: &[u32], alternatives: &[Alternative], conditions: &[Condi
     runs
 }
 
-fn intern_path(paths: &mut Interner<PathPattern>, pattern: PathPattern) -> (u32, (Class, u32)) {
+fn intern_path(paths: &mut Interner<PathPattern>, pattern: PathPattern) -> (PatternId, (Class, u32)) {
     let class = pattern.class();
-    (paths.id(pattern), class)
+    (PatternId(paths.id(pattern)), class)
 }
 
 fn route_conditions(route: &Route, values: &mut Interner<String>) -> Conditions {

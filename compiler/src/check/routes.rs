@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use zbin::ids::{AgentId, UpstreamId};
 use zbin::model::{self, TemplatePart, TemplateVar};
 
 use crate::ast::{
@@ -36,7 +37,7 @@ enum Lowered {
     Rewrite(ParsedTemplate),
     RequestHeaders(Vec<model::HeaderEdit>),
     ResponseHeaders(Vec<model::HeaderEdit>),
-    Agents(Vec<(u32, Ident)>),
+    Agents(Vec<(AgentId, Ident)>),
     RateLimit(model::RateLimit),
     Timeout(u64),
     Limits(model::Limits),
@@ -213,10 +214,10 @@ impl<'p> Checker<'p> {
             ModifierKind::RequestHeaders(edits) => Lowered::RequestHeaders(self.header_edits(edits)),
             ModifierKind::ResponseHeaders(edits) => Lowered::ResponseHeaders(self.header_edits(edits)),
             ModifierKind::Agents(names) => {
-                let mut agents: Vec<(u32, Ident)> = Vec::new();
+                let mut agents: Vec<(AgentId, Ident)> = Vec::new();
                 for name in names {
                     if let Some(index) = self.resolve(NameKind::Agent, name) {
-                        agents.push((index as u32, name.clone()));
+                        agents.push((AgentId::new(index), name.clone()));
                     }
                 }
                 Lowered::Agents(agents)
@@ -569,10 +570,10 @@ impl<'p> Checker<'p> {
         match &action.kind {
             ActionKind::Proxy(name) => {
                 let index = self.resolve(NameKind::Upstream, name)?;
-                Some(model::Action::Proxy(vec![(index as u32, 100)]))
+                Some(model::Action::Proxy(vec![(UpstreamId::new(index), 100)]))
             }
             ActionKind::Split(targets) => {
-                let mut out: Vec<(u32, u8)> = Vec::new();
+                let mut out: Vec<(UpstreamId, u8)> = Vec::new();
                 let mut seen: HashMap<&str, Span> = HashMap::new();
                 let mut total: u64 = 0;
                 let mut complete = true;
@@ -596,7 +597,7 @@ impl<'p> Checker<'p> {
                     match (index, share) {
                         (Some(index), Some(share)) => {
                             total += u64::from(share);
-                            out.push((index as u32, share));
+                            out.push((UpstreamId::new(index), share));
                         }
                         _ => complete = false,
                     }
@@ -714,7 +715,7 @@ impl<'p> Checker<'p> {
         let mut out = model::Modifiers::default();
         let mut single: HashMap<&'static str, Span> = HashMap::new();
         let mut limit_spans: HashMap<LimitKind, Span> = HashMap::new();
-        let mut agent_calls: HashMap<u32, Span> = HashMap::new();
+        let mut agent_calls: HashMap<AgentId, Span> = HashMap::new();
         let mut ok = true;
         for a in applied {
             if let Err(why) = a.lowered.fits(action) {

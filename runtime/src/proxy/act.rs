@@ -3,6 +3,7 @@
 //! files, no action).
 
 use std::time::Duration;
+use zbin::ids::RouteId;
 
 use pingora_error::Result;
 use pingora_proxy::Session;
@@ -72,7 +73,7 @@ impl Zentinel {
                 let relative = path.get(*relative_from..).unwrap_or(path).to_string();
                 // The root was made canonical at load; one created since
                 // is found now.
-                let index_of_route = ctx.route_index().unwrap_or(0) as usize;
+                let index_of_route = ctx.route_index().map_or(0, RouteId::index);
                 let root = match &serving.static_roots[index_of_route] {
                     Some(root) => root.clone(),
                     None => match tokio::fs::canonicalize(serving.loaded.resolve(root)).await {

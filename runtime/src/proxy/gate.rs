@@ -4,6 +4,7 @@
 //! they allow it; a direct action's body is read here).
 
 use std::time::Duration;
+use zbin::ids::AgentId;
 
 use bytes::{Bytes, BytesMut};
 use pingora_error::{Error, ErrorType, Result};
@@ -46,7 +47,7 @@ impl Zentinel {
         &self,
         session: &Session,
         ctx: &mut Ctx,
-        agent_list: &[u32],
+        agent_list: &[AgentId],
         body: Option<(&[u8], bool)>,
     ) -> Option<agents::Refusal> {
         if agent_list.is_empty() {
@@ -165,7 +166,7 @@ impl Zentinel {
         let policy_agents = &serving.loaded.policy().agents;
         let split = agent_list
             .iter()
-            .position(|&a| policy_agents[a as usize].body > 0)
+            .position(|&a| policy_agents[a.index()].body > 0)
             .unwrap_or(agent_list.len());
         let (now, later) = agent_list.split_at(split);
         if let Some(refusal) = self.ask_agents(session, ctx, now, None).await {
@@ -177,7 +178,7 @@ impl Zentinel {
         }
         let want = later
             .iter()
-            .map(|&a| policy_agents[a as usize].body as usize)
+            .map(|&a| policy_agents[a.index()].body as usize)
             .max()
             .unwrap_or(0);
         if proxied && !session.as_mut().is_body_empty() {

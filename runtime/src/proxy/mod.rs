@@ -66,15 +66,15 @@ impl Zentinel {
 
     /// Counts a failed attempt against the server it went to.
     fn note_failure(&self, ctx: &Ctx) {
-        let (Some(serving), Some(index), Some((_, _, state))) =
+        let (Some(serving), Some(upstream), Some((_, _, state))) =
             (ctx.serving.as_deref(), ctx.upstream, ctx.server.as_ref())
         else {
             return;
         };
-        serving.upstream_metrics[index as usize].failures.inc();
+        serving.upstream_metrics[upstream.index()].failures.inc();
         self.shared
             .pools
-            .record_failure(&serving.loaded.policy().upstreams[index as usize], state.state());
+            .record_failure(&serving.loaded.policy().upstreams[upstream.index()], state.state());
     }
 
     /// Whether another attempt may follow this one: the method allows it,
@@ -206,16 +206,15 @@ impl ProxyHttp for Zentinel {
             .serving
             .clone()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no artifact"))?;
-        let index = ctx
+        let id = ctx
             .upstream
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream for this route"))?
-            as usize;
-        let upstream = &serving.loaded.policy().upstreams[index];
-        let runtime = &serving.upstreams[index];
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream for this route"))?;
+        let upstream = &serving.loaded.policy().upstreams[id.index()];
+        let runtime = &serving.upstreams[id.index()];
         let key = ctx
             .decision
             .as_ref()
-            .and_then(|d| d.balance_key(index as u32))
+            .and_then(|d| d.balance_key(id))
             .map(|k| k.bytes())
             .unwrap_or_default();
         let Some(choice) = self.shared.pools.choose(upstream, runtime, &key, &ctx.tried) else {
@@ -256,7 +255,7 @@ impl ProxyHttp for Zentinel {
         ctx.attempts += 1;
         // A retry replays the body through `request_body_filter`.
         ctx.body_bytes = 0;
-        serving.upstream_metrics[index].attempts.inc();
+        serving.upstream_metrics[id.index()].attempts.inc();
         Ok(Box::new(peer))
     }
 
@@ -473,9 +472,7 @@ impl ProxyHttp for Zentinel {
         let route = ctx.route().map(|r| r.name.as_str());
         if let Some(serving) = ctx.serving.as_deref() {
             // The last entry is for requests no route matched.
-            let index = ctx
-                .route_index()
-                .map_or(serving.route_metrics.len() - 1, |r| r as usize);
+            let index = ctx.route_index().map_or(serving.route_metrics.len() - 1, |r| r.index());
             serving.route_metrics[index].record(
                 &self.shared.metrics,
                 route.unwrap_or(""),

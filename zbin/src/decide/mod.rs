@@ -17,6 +17,7 @@ pub use framing::Framing;
 pub use key::RequestKey;
 pub use normal::Normal;
 
+use crate::ids::{RouteId, UpstreamId};
 use crate::matcher::{render, HeaderSource, TemplateContext};
 use crate::model::{Action, Balance, Limits, PathMatch, Policy, Rewrite, Route};
 use crate::normalize::{normalize_host, normalize_path, PathError};
@@ -184,7 +185,7 @@ pub enum Act {
     /// of a consistent-hashing upstream has its key in `balance_keys`.
     Proxy {
         rewritten: Option<Box<str>>,
-        balance_keys: Box<[(u32, RequestKey)]>,
+        balance_keys: Box<[(UpstreamId, RequestKey)]>,
     },
     /// Serve a file: the part of the normalized path below the route's
     /// prefix starts at `relative_from`.
@@ -209,7 +210,7 @@ pub struct Decision {
     pub path: Option<Normal>,
     /// The route that won, if any (a request refused before routing has
     /// none).
-    pub route: Option<u32>,
+    pub route: Option<RouteId>,
     pub act: Act,
     /// The route's rate limit's key, when it has one.
     pub rate_key: Option<RequestKey>,
@@ -278,7 +279,7 @@ fn check_host(facts: &Facts<'_>) -> Result<(), Refusal> {
 }
 
 impl Decision {
-    fn refused(host: Normal, path: Option<Normal>, route: Option<u32>, refusal: Refusal) -> Decision {
+    fn refused(host: Normal, path: Option<Normal>, route: Option<RouteId>, refusal: Refusal) -> Decision {
         Decision {
             host,
             path,
@@ -298,7 +299,7 @@ impl Decision {
 
     /// The route that won, in `policy`.
     pub fn route<'p>(&self, policy: &'p Policy) -> Option<&'p Route> {
-        policy.routes.get(self.route? as usize)
+        policy.routes.get(self.route?.index())
     }
 
     /// The status answered without an upstream: a refusal's, `404` for no
@@ -360,7 +361,7 @@ impl Decision {
     }
 
     /// The key consistent hashing reads for `upstream`, if it hashes.
-    pub fn balance_key(&self, upstream: u32) -> Option<&RequestKey> {
+    pub fn balance_key(&self, upstream: UpstreamId) -> Option<&RequestKey> {
         match &self.act {
             Act::Proxy { balance_keys, .. } => balance_keys.iter().find(|(u, _)| *u == upstream).map(|(_, k)| k),
             _ => None,
@@ -420,7 +421,7 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
             rate_key: None,
         };
     };
-    let route = &policy.routes[found.route as usize];
+    let route = &policy.routes[found.route.index()];
     if let Some(refusal) = route_refusal(&effective_limits(policy, Some(route)), facts, framing) {
         return Decision::refused(host, Some(path), Some(found.route), refusal);
     }
@@ -469,7 +470,7 @@ struct Routed<'a, 'p, 'r> {
 
 impl Routed<'_, '_, '_> {
     /// What `route` (number `index`) does with the request.
-    fn act(&self, index: u32, route: &Route) -> Act {
+    fn act(&self, index: RouteId, route: &Route) -> Act {
         match &route.action {
             Action::Proxy(targets) => Act::Proxy {
                 rewritten: self.rewritten(index, route),
@@ -500,7 +501,7 @@ impl Routed<'_, '_, '_> {
     }
 
     /// The path a rewrite makes of the request's, when it changes it.
-    fn rewritten(&self, index: u32, route: &Route) -> Option<Box<str>> {
+    fn rewritten(&self, index: RouteId, route: &Route) -> Option<Box<str>> {
         let rewritten = match route.modifiers.rewrite.as_ref()? {
             Rewrite::Prefix { from, to } => rewrite_prefix(self.path, from, to)?,
             Rewrite::Template(template) => self.render(index, template),
@@ -509,8 +510,8 @@ impl Routed<'_, '_, '_> {
     }
 
     /// The key consistent hashing reads for `upstream`, if it hashes.
-    fn balance_key(&self, upstream: u32) -> Option<RequestKey> {
-        Some(match &self.program.policy().upstreams[upstream as usize].balance {
+    fn balance_key(&self, upstream: UpstreamId) -> Option<RequestKey> {
+        Some(match &self.program.policy().upstreams[upstream.index()].balance {
             Balance::KetamaClientIp => RequestKey::ClientIp(self.facts.client_ip),
             Balance::KetamaHeader(name) => RequestKey::header(name, self.facts),
             _ => return None,
@@ -518,7 +519,7 @@ impl Routed<'_, '_, '_> {
     }
 
     /// `template` for this request, with route `index`'s captures.
-    fn render(&self, index: u32, template: &crate::model::Template) -> String {
+    fn render(&self, index: RouteId, template: &crate::model::Template) -> String {
         let captures = self.program.captures(index, self.path);
         render(
             template,
