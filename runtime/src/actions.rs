@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use pingora_error::Result;
-use pingora_http::ResponseHeader;
+use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use zbin::model::{HeaderEdit, HeaderOp};
@@ -232,6 +232,62 @@ pub async fn serve_file(
     if method != http::Method::GET && method != http::Method::HEAD {
         return text(session, 405, "method not allowed", &[("allow", "GET, HEAD")], answer).await;
     }
+    let Some((file_path, metadata)) = find_file(root, path, index, fallback).await else {
+        return text(session, 404, "not found", &[], answer).await;
+    };
+    let tag = etag(&metadata);
+    let mut headers = validators(&tag, &metadata);
+    if matches_etag(session.req_header(), &tag) {
+        return send_owned(session, 304, &headers, answer).await;
+    }
+    let len = metadata.len();
+    let range = session
+        .req_header()
+        .headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, len));
+    let (status, start, end) = match range {
+        Some(Err(())) => {
+            headers.push(("content-range", format!("bytes */{len}")));
+            return send_owned(session, 416, &headers, answer).await;
+        }
+        Some(Ok(Some((start, end)))) => {
+            headers.push(("content-range", format!("bytes {start}-{end}/{len}")));
+            (206, start, end + 1)
+        }
+        _ => (200, 0, len),
+    };
+    let part = FilePart {
+        path: &file_path,
+        start,
+        end,
+    };
+    let content_type = mime_guess::from_path(&file_path).first_or_octet_stream().to_string();
+    headers.push(("content-type", content_type));
+    let mut response = ResponseHeader::build(status, Some(headers.len() + 3))?;
+    for (name, value) in &headers {
+        response.insert_header(name.to_string(), value.as_str())?;
+    }
+    response.insert_header("content-length", part.len().to_string())?;
+    answer.finish(&mut response)?;
+    let head = method == http::Method::HEAD || part.len() == 0;
+    session.write_response_header(Box::new(response), head).await?;
+    if !head {
+        part.send(session).await?;
+    }
+    Ok(status)
+}
+
+/// The file a static route answers `path` with: the file itself, else a
+/// directory's `index`, else the `fallback`; `None` for a `404`. Every
+/// candidate is looked up with `inside`, so none leads out of `root`.
+async fn find_file(
+    root: &Path,
+    path: &str,
+    index: Option<&str>,
+    fallback: Option<&str>,
+) -> Option<(PathBuf, std::fs::Metadata)> {
     let relative = decode(path.trim_start_matches('/')).unwrap_or_default();
     let mut found = inside(root, &relative).await;
     if let Some((dir, metadata)) = &found {
@@ -248,81 +304,75 @@ pub async fn serve_file(
             None => None,
         };
     }
-    let Some((file_path, metadata)) = found else {
-        return text(session, 404, "not found", &[], answer).await;
-    };
-    let tag = etag(&metadata);
-    let content_type = mime_guess::from_path(&file_path).first_or_octet_stream().to_string();
-    let last_modified = metadata.modified().ok().map(httpdate::fmt_http_date);
-    let mut headers: Vec<(&'static str, String)> = vec![("etag", tag.clone()), ("accept-ranges", "bytes".to_string())];
-    if let Some(date) = last_modified {
+    found
+}
+
+/// The headers every answer about a file carries, `304` and `416`
+/// included: its validators, and that ranges of it can be asked for.
+fn validators(tag: &str, metadata: &std::fs::Metadata) -> Vec<(&'static str, String)> {
+    let mut headers: Vec<(&'static str, String)> =
+        vec![("etag", tag.to_string()), ("accept-ranges", "bytes".to_string())];
+    if let Some(date) = metadata.modified().ok().map(httpdate::fmt_http_date) {
         headers.push(("last-modified", date));
     }
-    let request = session.req_header();
-    let not_modified = request
+    headers
+}
+
+/// Whether the request's `if-none-match` names this version of the file
+/// (or any version): the client has it already, and a `304` answers.
+fn matches_etag(request: &RequestHeader, tag: &str) -> bool {
+    request
         .headers
         .get("if-none-match")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let len = metadata.len();
-    let range = request
-        .headers
-        .get("range")
-        .and_then(|v| v.to_str().ok())
-        .map(|r| parse_range(r, len));
-    if not_modified {
-        return send_owned(session, 304, &headers, answer).await;
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+}
+
+/// The bytes of a file an answer sends: from `start` to `end` (exclusive),
+/// all of it or the one range asked for.
+struct FilePart<'a> {
+    path: &'a Path,
+    start: u64,
+    end: u64,
+}
+
+impl FilePart<'_> {
+    fn len(&self) -> u64 {
+        self.end - self.start
     }
-    let (status, start, end) = match range {
-        Some(Err(())) => {
-            headers.push(("content-range", format!("bytes */{len}")));
-            return send_owned(session, 416, &headers, answer).await;
-        }
-        Some(Ok(Some((start, end)))) => {
-            headers.push(("content-range", format!("bytes {start}-{end}/{len}")));
-            (206, start, end + 1)
-        }
-        _ => (200, 0, len),
-    };
-    headers.push(("content-type", content_type));
-    let mut response = ResponseHeader::build(status, Some(headers.len() + 3))?;
-    for (name, value) in &headers {
-        response.insert_header(name.to_string(), value.as_str())?;
-    }
-    response.insert_header("content-length", (end - start).to_string())?;
-    answer.finish(&mut response)?;
-    let head = method == http::Method::HEAD || end == start;
-    session.write_response_header(Box::new(response), head).await?;
-    if head {
-        return Ok(status);
-    }
-    let mut file = tokio::fs::File::open(&file_path)
-        .await
-        .map_err(|e| file_error("opening a static file", e))?;
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
+
+    /// Sends the part as the answer's body, in chunks of `CHUNK` read as
+    /// they are sent, so a large file is never held in memory. A file that
+    /// shrinks meanwhile ends the body short of the length announced.
+    async fn send(&self, session: &mut Session) -> Result<()> {
+        let mut file = tokio::fs::File::open(self.path)
             .await
-            .map_err(|e| file_error("seeking a static file", e))?;
-    }
-    let mut remaining = end - start;
-    while remaining > 0 {
-        let want = (remaining as usize).min(CHUNK);
-        // Read straight into the buffer that is sent: no copy per chunk.
-        let mut buffer = BytesMut::with_capacity(want);
-        let read = (&mut file)
-            .take(want as u64)
-            .read_buf(&mut buffer)
-            .await
-            .map_err(|e| file_error("reading a static file", e))?;
-        if read == 0 {
-            break; // the file shrank while being sent
+            .map_err(|e| file_error("opening a static file", e))?;
+        if self.start > 0 {
+            file.seek(std::io::SeekFrom::Start(self.start))
+                .await
+                .map_err(|e| file_error("seeking a static file", e))?;
         }
-        remaining -= read as u64;
-        session
-            .write_response_body(Some(buffer.freeze()), remaining == 0)
-            .await?;
+        let mut remaining = self.len();
+        while remaining > 0 {
+            let want = (remaining as usize).min(CHUNK);
+            // Read straight into the buffer that is sent: no copy per chunk.
+            let mut buffer = BytesMut::with_capacity(want);
+            let read = (&mut file)
+                .take(want as u64)
+                .read_buf(&mut buffer)
+                .await
+                .map_err(|e| file_error("reading a static file", e))?;
+            if read == 0 {
+                break; // the file shrank while being sent
+            }
+            remaining -= read as u64;
+            session
+                .write_response_body(Some(buffer.freeze()), remaining == 0)
+                .await?;
+        }
+        Ok(())
     }
-    Ok(status)
 }
 
 #[cfg(test)]

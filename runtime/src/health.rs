@@ -26,7 +26,7 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::RequestHeader;
 use zbin::model::{HealthCheck, HealthProbe, Upstream};
 
-use crate::state::Shared;
+use crate::state::{Serving, Shared};
 use crate::upstream::ServerState;
 
 pub struct HealthChecks {
@@ -114,113 +114,167 @@ fn record(upstream: &Upstream, state: &ServerState, check: &HealthCheck, ok: boo
     }
 }
 
+/// A server as the background work keys it: its upstream's name and its
+/// address as written (a server may be in several upstreams, with a state
+/// in each).
+type ServerKey = (String, String);
+
 /// A probe task: what it checks, to notice when a reload changes it.
 struct Task {
     upstream: Upstream,
     handle: tokio::task::JoinHandle<()>,
 }
 
+/// The probe tasks that run, one per server whose upstream has a check.
+struct Probes {
+    connector: Arc<Connector>,
+    tasks: HashMap<ServerKey, Task>,
+}
+
+impl Probes {
+    fn new() -> Self {
+        Probes {
+            connector: Arc::new(Connector::new(None)),
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Brings the tasks in line with the artifact being served: a task
+    /// whose check changed or went away is stopped, and a server left
+    /// without a check goes back into rotation (nothing would ever take it
+    /// out again); a server with a check and no task gets one.
+    fn reconcile(&mut self, shared: &Shared, serving: &Serving) {
+        let policy = serving.loaded.policy();
+        let mut wanted: HashMap<ServerKey, (&Upstream, Arc<ServerState>)> = HashMap::new();
+        for (upstream, runtime) in policy.upstreams.iter().zip(&serving.upstreams) {
+            if upstream.health.is_none() {
+                continue;
+            }
+            for state in &runtime.servers {
+                wanted.insert((upstream.name.clone(), state.addr.clone()), (upstream, state.clone()));
+            }
+        }
+        self.tasks.retain(|key, task| {
+            let keep = wanted.get(key).is_some_and(|(u, _)| **u == task.upstream);
+            if !keep {
+                task.handle.abort();
+                if !wanted.contains_key(key) {
+                    // No check takes this server out any more.
+                    let state = shared.pools.state(&key.0, &key.1);
+                    state.healthy.store(true, Ordering::Relaxed);
+                    state.streak.store(0, Ordering::Relaxed);
+                }
+            }
+            keep
+        });
+        for (key, (upstream, state)) in wanted {
+            if self.tasks.contains_key(&key) {
+                continue;
+            }
+            let handle = tokio::spawn(probe_forever(self.connector.clone(), upstream.clone(), state));
+            let upstream = upstream.clone();
+            self.tasks.insert(key, Task { upstream, handle });
+        }
+    }
+
+    /// Stops every task, at shutdown.
+    fn abort_all(&self) {
+        for task in self.tasks.values() {
+            task.handle.abort();
+        }
+    }
+}
+
+/// The body of a probe task: probes one server every `interval` and
+/// records each result, until the task is aborted.
+async fn probe_forever(connector: Arc<Connector>, upstream: Upstream, state: Arc<ServerState>) {
+    let Some(check) = upstream.health.clone() else { return };
+    loop {
+        let ok = probe(&connector, &upstream, &state, &check).await;
+        record(&upstream, &state, &check, ok);
+        tokio::time::sleep(Duration::from_millis(check.interval)).await;
+    }
+}
+
+/// When each server written as a DNS name is to be looked up again.
+#[derive(Default)]
+struct Lookups {
+    next: HashMap<ServerKey, Instant>,
+}
+
+impl Lookups {
+    /// Looks up the names that are due and records what they resolve to:
+    /// again after `DNS_REFRESH` when found, after a second when not.
+    async fn refresh(&mut self, serving: &Serving, now: Instant) {
+        let policy = serving.loaded.policy();
+        for (upstream, runtime) in policy.upstreams.iter().zip(&serving.upstreams) {
+            for state in runtime.servers.iter().filter(|s| s.is_named()) {
+                // Each upstream's server has a state of its own.
+                let key = (upstream.name.clone(), state.addr.clone());
+                if self.next.get(&key).is_some_and(|at| *at > now) {
+                    continue;
+                }
+                let found = resolve(&state.addr).await;
+                if found.is_none() {
+                    log::warn!("server {} does not resolve", state.addr);
+                }
+                state.set_resolved(found);
+                let again = if state.resolved().is_some() {
+                    DNS_REFRESH
+                } else {
+                    Duration::from_secs(1)
+                };
+                self.next.insert(key, now + again);
+            }
+        }
+    }
+}
+
+/// The address a server name resolves to, if it does within two seconds:
+/// a slow resolver must not hold the health checks up.
+async fn resolve(name: &str) -> Option<std::net::SocketAddr> {
+    tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(name))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(crate::upstream::preferred)
+}
+
+/// Sets the `zentinel_upstream_server_healthy` gauge of every server of
+/// the artifact being served (and of no other: the gauge is reset first,
+/// so servers a reload removed disappear from it).
+fn publish_gauges(shared: &Shared, serving: &Serving) {
+    let policy = serving.loaded.policy();
+    let gauge = &shared.metrics.upstream_healthy;
+    gauge.reset();
+    for (upstream, runtime) in policy.upstreams.iter().zip(&serving.upstreams) {
+        for state in &runtime.servers {
+            gauge
+                .with_label_values(&[upstream.name.as_str(), state.addr.as_str()])
+                .set(i64::from(shared.pools.available(state)));
+        }
+    }
+}
+
 #[async_trait]
 impl BackgroundService for HealthChecks {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let connector = Arc::new(Connector::new(None));
-        let mut tasks: HashMap<(String, String), Task> = HashMap::new();
-        let mut next_lookup: HashMap<(String, String), Instant> = HashMap::new();
+        let mut probes = Probes::new();
+        let mut lookups = Lookups::default();
         let mut gauges_at = Instant::now();
         loop {
             let serving = self.shared.current();
-            let policy = serving.loaded.policy();
-            // Reconcile the probe tasks with the artifact being served.
-            let mut wanted: HashMap<(String, String), (&Upstream, Arc<ServerState>)> = HashMap::new();
-            for (upstream, runtime) in policy.upstreams.iter().zip(&serving.upstreams) {
-                if upstream.health.is_none() {
-                    continue;
-                }
-                for state in &runtime.servers {
-                    wanted.insert((upstream.name.clone(), state.addr.clone()), (upstream, state.clone()));
-                }
-            }
-            tasks.retain(|key, task| {
-                let keep = wanted.get(key).is_some_and(|(u, _)| **u == task.upstream);
-                if !keep {
-                    task.handle.abort();
-                    if !wanted.contains_key(key) {
-                        // No check takes this server out any more.
-                        let state = self.shared.pools.state(&key.0, &key.1);
-                        state.healthy.store(true, Ordering::Relaxed);
-                        state.streak.store(0, Ordering::Relaxed);
-                    }
-                }
-                keep
-            });
-            for (key, (upstream, state)) in wanted {
-                if tasks.contains_key(&key) {
-                    continue;
-                }
-                let (upstream, connector) = (upstream.clone(), connector.clone());
-                let task_upstream = upstream.clone();
-                let handle = tokio::spawn(async move {
-                    let Some(check) = upstream.health.clone() else { return };
-                    loop {
-                        let ok = probe(&connector, &upstream, &state, &check).await;
-                        record(&upstream, &state, &check, ok);
-                        tokio::time::sleep(Duration::from_millis(check.interval)).await;
-                    }
-                });
-                tasks.insert(
-                    key,
-                    Task {
-                        upstream: task_upstream,
-                        handle,
-                    },
-                );
-            }
-            // DNS names, looked up again.
+            probes.reconcile(&self.shared, &serving);
             let now = Instant::now();
-            for (upstream, runtime) in policy.upstreams.iter().zip(&serving.upstreams) {
-                for state in runtime.servers.iter().filter(|s| s.is_named()) {
-                    // Each upstream's server has a state of its own.
-                    let key = (upstream.name.clone(), state.addr.clone());
-                    if next_lookup.get(&key).is_some_and(|at| *at > now) {
-                        continue;
-                    }
-                    // A slow resolver must not hold the health checks up.
-                    let found =
-                        tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(state.addr.as_str()))
-                            .await
-                            .ok()
-                            .and_then(Result::ok)
-                            .and_then(crate::upstream::preferred);
-                    if found.is_none() {
-                        log::warn!("server {} does not resolve", state.addr);
-                    }
-                    state.set_resolved(found);
-                    let again = if state.resolved().is_some() {
-                        DNS_REFRESH
-                    } else {
-                        Duration::from_secs(1)
-                    };
-                    next_lookup.insert(key, now + again);
-                }
-            }
+            lookups.refresh(&serving, now).await;
             if gauges_at <= now {
                 gauges_at = now + Duration::from_secs(1);
-                let gauge = &self.shared.metrics.upstream_healthy;
-                gauge.reset();
-                for (upstream, runtime) in policy.upstreams.iter().zip(&serving.upstreams) {
-                    for state in &runtime.servers {
-                        gauge
-                            .with_label_values(&[upstream.name.as_str(), state.addr.as_str()])
-                            .set(i64::from(self.shared.pools.available(state)));
-                    }
-                }
+                publish_gauges(&self.shared, &serving);
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = shutdown.changed() => {
-                    for task in tasks.values() {
-                        task.handle.abort();
-                    }
+                    probes.abort_all();
                     return;
                 }
             }

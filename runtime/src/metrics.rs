@@ -20,96 +20,65 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
+        let metrics = Metrics {
+            registry: Registry::new(),
+            requests: counter_vec(
                 "zentinel_requests_total",
                 "Requests answered, by route and status class",
+                &["route", "status"],
             ),
-            &["route", "status"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new("zentinel_request_duration_seconds", "Time from request to response end").buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
-            &["route"],
-        )
-        .expect("valid metric");
-        let upstream_attempts = IntCounterVec::new(
-            Opts::new(
+            duration: duration_histogram(),
+            upstream_attempts: counter_vec(
                 "zentinel_upstream_attempts_total",
                 "Attempts to reach an upstream server",
+                &["upstream"],
             ),
-            &["upstream"],
-        )
-        .expect("valid metric");
-        let upstream_failures = IntCounterVec::new(
-            Opts::new(
+            upstream_failures: counter_vec(
                 "zentinel_upstream_failures_total",
                 "Failed attempts to reach an upstream server",
+                &["upstream"],
             ),
-            &["upstream"],
-        )
-        .expect("valid metric");
-        let upstream_healthy = IntGaugeVec::new(
-            Opts::new(
+            upstream_healthy: gauge_vec(
                 "zentinel_upstream_server_healthy",
                 "1 when a server is in rotation (resolved, passing its checks, not ejected)",
+                &["upstream", "server"],
             ),
-            &["upstream", "server"],
-        )
-        .expect("valid metric");
-        let reloads = IntCounter::new("zentinel_reloads_total", "Artifacts loaded by SIGHUP").expect("valid metric");
-        let reload_failures = IntCounter::new(
-            "zentinel_reload_failures_total",
-            "Reloads refused (the old artifact kept serving)",
-        )
-        .expect("valid metric");
-        let artifact = IntGaugeVec::new(
-            Opts::new("zentinel_artifact_info", "The artifact being served"),
-            &["digest"],
-        )
-        .expect("valid metric");
-        let agent_calls = IntCounterVec::new(
-            Opts::new(
+            reloads: counter("zentinel_reloads_total", "Artifacts loaded by SIGHUP"),
+            reload_failures: counter(
+                "zentinel_reload_failures_total",
+                "Reloads refused (the old artifact kept serving)",
+            ),
+            artifact: gauge_vec("zentinel_artifact_info", "The artifact being served", &["digest"]),
+            agent_calls: counter_vec(
                 "zentinel_agent_calls_total",
                 "Agent calls by outcome: allow, block, redirect, failure",
+                &["agent", "outcome"],
             ),
-            &["agent", "outcome"],
-        )
-        .expect("valid metric");
-        let access_log_dropped = IntCounter::new(
-            "zentinel_access_log_dropped_total",
-            "Access log lines dropped because the writer fell behind",
-        )
-        .expect("valid metric");
+            access_log_dropped: counter(
+                "zentinel_access_log_dropped_total",
+                "Access log lines dropped because the writer fell behind",
+            ),
+        };
+        metrics.register();
+        metrics
+    }
+
+    /// Registers every metric with the registry: only what is registered
+    /// is rendered on `/metrics`.
+    fn register(&self) {
         for metric in [
-            Box::new(agent_calls.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(access_log_dropped.clone()),
-            Box::new(requests.clone()),
-            Box::new(duration.clone()),
-            Box::new(upstream_attempts.clone()),
-            Box::new(upstream_failures.clone()),
-            Box::new(upstream_healthy.clone()),
-            Box::new(reloads.clone()),
-            Box::new(reload_failures.clone()),
-            Box::new(artifact.clone()),
+            Box::new(self.agent_calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(self.access_log_dropped.clone()),
+            Box::new(self.requests.clone()),
+            Box::new(self.duration.clone()),
+            Box::new(self.upstream_attempts.clone()),
+            Box::new(self.upstream_failures.clone()),
+            Box::new(self.upstream_healthy.clone()),
+            Box::new(self.reloads.clone()),
+            Box::new(self.reload_failures.clone()),
+            Box::new(self.artifact.clone()),
         ] {
-            registry.register(metric).expect("metric names are unique");
-        }
-        Metrics {
-            registry,
-            requests,
-            duration,
-            upstream_attempts,
-            upstream_failures,
-            upstream_healthy,
-            reloads,
-            reload_failures,
-            artifact,
-            agent_calls,
-            access_log_dropped,
+            self.registry.register(metric).expect("metric names are unique");
         }
     }
 
@@ -132,6 +101,36 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+// The metrics' names, help and labels are constants: a metric that cannot
+// be made is a bug, hence the `expect`s.
+
+/// A counter without labels.
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
+/// A family of counters, one per combination of `labels`' values.
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+/// A family of gauges, one per combination of `labels`' values.
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+/// Request durations by route, in buckets from half a millisecond to ten
+/// seconds.
+fn duration_histogram() -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new("zentinel_request_duration_seconds", "Time from request to response end").buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
+        &["route"],
+    )
+    .expect("valid metric")
 }
 
 /// A route's metric handles, resolved at its first request under an

@@ -17,7 +17,7 @@ use pingora_proxy::HttpProxy;
 use zbin::model::Limits;
 
 use crate::admin::Admin;
-use crate::artifact;
+use crate::artifact::{self, Loaded};
 use crate::health::HealthChecks;
 use crate::proxy::Zentinel;
 use crate::reload::Reloader;
@@ -42,17 +42,7 @@ pub struct RunOptions {
 /// startup error.
 pub fn run(options: RunOptions) -> Result<(), String> {
     let loaded = artifact::load(&options.artifact).map_err(|e| e.to_string())?;
-    let out: Option<Box<dyn std::io::Write + Send>> = match options.access_log.as_str() {
-        "off" => None,
-        "-" => Some(Box::new(std::io::stdout())),
-        path => Some(Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open the access log `{path}`: {e}"))?,
-        )),
-    };
+    let out = open_access_log(&options.access_log)?;
     let shared = Arc::new(
         Shared::new(options.artifact.clone(), loaded.clone(), out)
             .map_err(|e| format!("cannot start the access log: {e}"))?,
@@ -62,6 +52,42 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     } else {
         options.threads
     };
+    let mut server = bootstrap(&options, threads);
+    add_proxy_services(&mut server, &shared, &loaded)?;
+    add_admin_and_background(&mut server, &shared, loaded.policy());
+    log::info!(
+        "serving {} (digest {}) with {threads} threads",
+        options.artifact.display(),
+        loaded.digest
+    );
+    server.run(RunArgs::default());
+    // Requests drained during shutdown are logged too.
+    if let Some(log) = &shared.access_log {
+        log.finish(Duration::from_secs(2));
+    }
+    Ok(())
+}
+
+/// Where the access log goes, from `--access-log`: a file appended to,
+/// `-` for standard output, or nowhere for `off`.
+fn open_access_log(spec: &str) -> Result<Option<Box<dyn std::io::Write + Send>>, String> {
+    Ok(match spec {
+        "off" => None,
+        "-" => Some(Box::new(std::io::stdout())),
+        path => Some(Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the access log `{path}`: {e}"))?,
+        )),
+    })
+}
+
+/// A Pingora server with `threads` workers, the shutdown timing and the
+/// upgrade socket of `options`, bootstrapped: with `--upgrade`, that is
+/// where it takes the running instance's listening sockets over.
+fn bootstrap(options: &RunOptions, threads: usize) -> Server {
     let conf = ServerConf {
         threads,
         grace_period_seconds: Some(options.grace_period),
@@ -77,14 +103,18 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    server
+}
 
-    // HTTP/2 with prior knowledge (h2c) is a setting of a whole service, and
-    // it makes a listener wait for 24 bytes before it can tell HTTP/1 from
-    // HTTP/2: plain listeners that ask for `http2` get a service of their
-    // own, so the others keep answering the shortest HTTP/1.0 request.
+/// The proxy services, with the policy's listeners. HTTP/2 with prior
+/// knowledge (h2c) is a setting of a whole service, and it makes a listener
+/// wait for 24 bytes before it can tell HTTP/1 from HTTP/2: plain listeners
+/// that ask for `http2` get a service of their own, so the others keep
+/// answering the shortest HTTP/1.0 request.
+fn add_proxy_services(server: &mut Server, shared: &Arc<Shared>, loaded: &Loaded) -> Result<(), String> {
     let policy = loaded.policy();
-    let mut main = service(&server, &shared, "zentinel");
-    let mut h2c = service(&server, &shared, "zentinel h2c");
+    let mut main = service(server, shared, "zentinel");
+    let mut h2c = service(server, shared, "zentinel h2c");
     let mut has_h2c = false;
     for listener in &policy.listeners {
         match &listener.tls {
@@ -94,7 +124,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             }
             None => main.add_listener(plain(&listener.addr)),
             Some(tls) => {
-                let settings = crate::tls::settings(&loaded, tls, listener.http2)
+                let settings = crate::tls::settings(loaded, tls, listener.http2)
                     .map_err(|e| format!("listener {}: {e}", listener.addr))?;
                 main.add_tls_with_settings(&listener.addr, None, settings);
             }
@@ -106,6 +136,12 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         configure(&mut h2c, policy, true);
         server.add_service(h2c);
     }
+    Ok(())
+}
+
+/// The services beside the proxy: the admin listener when the policy has
+/// one, reloads on SIGHUP, and health checks with DNS refreshes.
+fn add_admin_and_background(server: &mut Server, shared: &Arc<Shared>, policy: &zbin::model::Policy) {
     if let Some(addr) = &policy.admin {
         let mut admin = Service::new("zentinel admin".to_string(), Admin { shared: shared.clone() });
         admin.add_tcp(addr);
@@ -116,17 +152,6 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         "health checks",
         HealthChecks { shared: shared.clone() },
     ));
-    log::info!(
-        "serving {} (digest {}) with {threads} threads",
-        options.artifact.display(),
-        loaded.digest
-    );
-    server.run(RunArgs::default());
-    // Requests drained during shutdown are logged too.
-    if let Some(log) = &shared.access_log {
-        log.finish(Duration::from_secs(2));
-    }
-    Ok(())
 }
 
 /// A plain-TCP listener. Pingora's default puts a 64 KiB read buffer in

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -46,10 +46,12 @@ fn agent_and_origin(name: &str) -> (PathBuf, AgentProcess, Origin) {
     (socket, agent, Origin::start("o", Behavior::Echo))
 }
 
-#[test]
-fn agents_allow_block_redirect_and_edit_headers() {
-    let (socket, _agent, origin) = agent_and_origin("headers");
-    let policy = format!(
+/// The policy of `agents_allow_block_redirect_and_edit_headers`: the
+/// example agent (at `socket`) on a route that proxies to `origin` and on
+/// one that answers itself, and two agents that are never there, one that
+/// lets requests through on failure and one that does not.
+fn headers_policy(socket: &Path, origin: &Origin) -> String {
+    format!(
         r#"
 agent waf {{
     socket "{socket}"
@@ -97,8 +99,13 @@ route closed {{
 "#,
         socket = socket.display(),
         origin = origin.addr()
-    );
-    let proxy = Proxy::start(&policy);
+    )
+}
+
+#[test]
+fn agents_allow_block_redirect_and_edit_headers() {
+    let (socket, _agent, origin) = agent_and_origin("headers");
+    let proxy = Proxy::start(&headers_policy(&socket, &origin));
     let r = proxy.get("/app/x");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-agent"), Some("waf"), "the agent's response header");

@@ -1,5 +1,6 @@
-//! Upstream behaviour against real origins: consistent hashing that agrees
-//! with `zenc`'s prediction, backups, which failures are retried and for
+//! Upstream behaviour against real origins: the balancing modes, weights,
+//! splits and passive ejection, consistent hashing that agrees with
+//! `zenc`'s prediction, backups, which failures are retried and for
 //! which methods, connect timeouts, connections reused (and kept across a
 //! reload), health checks that read the status, servers named by DNS, and
 //! client faults that must not count against a server.
@@ -252,4 +253,192 @@ fn a_retried_request_carries_its_whole_body() {
         .map(|_| send(proxy.port, "POST", "/", &[], &large).status)
         .collect();
     assert!(statuses.contains(&503), "{statuses:?}");
+}
+
+#[test]
+fn weighted_round_robin_backups_and_splits() {
+    let a = Origin::start("a", Behavior::Echo);
+    let b = Origin::start("b", Behavior::Echo);
+    let spare = Origin::start("spare", Behavior::Echo);
+    let policy = format!(
+        r#"
+upstream weighted {{
+    server "{}" weight 3
+    server "{}"
+    server "{}" backup
+}}
+
+upstream left {{
+    server "{}"
+}}
+
+upstream right {{
+    server "{}"
+}}
+
+route rr {{
+    path "/rr"
+    proxy weighted
+}}
+
+route split {{
+    path "/split"
+    proxy left 80% right 20%
+}}
+"#,
+        a.addr(),
+        b.addr(),
+        spare.addr(),
+        a.addr(),
+        b.addr()
+    );
+    let proxy = Proxy::start(&policy);
+    let mut counts = std::collections::HashMap::new();
+    for _ in 0..8 {
+        *counts
+            .entry(proxy.get("/rr").json()["origin"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(counts.get("a"), Some(&6), "{counts:?}");
+    assert_eq!(counts.get("b"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("spare"), None, "a backup waits while primaries are up");
+    let mut left = 0;
+    for _ in 0..200 {
+        if proxy.get("/split").json()["origin"] == "a" {
+            left += 1;
+        }
+    }
+    assert!((130..=190).contains(&left), "80% of 200 went left: {left}");
+}
+
+/// The policy of `balancing_modes_and_passive_ejection`: `a` and `b` under
+/// each of ketama, random and p2c, `slow` and `b` under least_conn, and
+/// `a` beside the `dead` port with passive ejection, each behind a route
+/// of its name.
+fn balancing_policy(a: &Origin, b: &Origin, slow: &Origin, dead: u16) -> String {
+    let pool = |balance: &str| {
+        format!(
+            "    server \"{}\"\n    server \"{}\"\n    balance {balance}\n",
+            a.addr(),
+            b.addr()
+        )
+    };
+    format!(
+        r#"
+upstream hashed {{
+{hashed}}}
+
+upstream random {{
+{random}}}
+
+upstream p2c {{
+{p2c}}}
+
+upstream least {{
+    server "{slow}"
+    server "{b}"
+    balance least_conn
+}}
+
+upstream flaky {{
+    server "127.0.0.1:{dead}"
+    server "{a}"
+    passive failures 2 within 10s eject 30s
+}}
+
+route hashed {{
+    path "/hashed"
+    proxy hashed
+}}
+
+route random {{
+    path "/random"
+    proxy random
+}}
+
+route p2c {{
+    path "/p2c"
+    proxy p2c
+}}
+
+route least {{
+    path "/least"
+    proxy least
+}}
+
+route flaky {{
+    path "/flaky"
+    proxy flaky
+}}
+"#,
+        hashed = pool("ketama by header \"x-user\""),
+        random = pool("random"),
+        p2c = pool("p2c"),
+        slow = slow.addr(),
+        b = b.addr(),
+        a = a.addr()
+    )
+}
+
+/// The name of the echoing origin that answered a GET of `target`.
+fn origin_of(proxy: &Proxy, target: &str, headers: &[(&str, &str)]) -> String {
+    send(proxy.port, "GET", target, headers, b"").json()["origin"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// ketama: a key keeps its server; keys spread over both.
+fn ketama_keeps_each_key_on_its_server(proxy: &Proxy) {
+    let mut seen = std::collections::HashSet::new();
+    for user in ["ann", "bob", "cid", "dee", "eve", "fay", "gus", "hal"] {
+        let first = origin_of(proxy, "/hashed", &[("x-user", user)]);
+        for _ in 0..3 {
+            assert_eq!(origin_of(proxy, "/hashed", &[("x-user", user)]), first, "{user} moved");
+        }
+        seen.insert(first);
+    }
+    assert_eq!(seen.len(), 2, "eight keys all hashed to one server");
+}
+
+/// random and p2c reach both servers.
+fn random_and_p2c_reach_both_servers(proxy: &Proxy) {
+    for target in ["/random", "/p2c"] {
+        let reached: std::collections::HashSet<String> = (0..40).map(|_| origin_of(proxy, target, &[])).collect();
+        assert_eq!(reached.len(), 2, "{target}: {reached:?}");
+    }
+}
+
+/// least_conn: while the slow server is busy, new requests go to b.
+fn least_conn_avoids_the_busy_server(proxy: &Proxy) {
+    let port = proxy.port;
+    let busy = std::thread::spawn(move || get(port, "/least"));
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..3 {
+        assert_eq!(origin_of(proxy, "/least", &[]), "b");
+    }
+    busy.join().unwrap();
+}
+
+/// Passive ejection: two failures take the dead server out; then every
+/// request reaches the live one without a retry.
+fn passive_ejection_takes_the_dead_server_out(proxy: &Proxy) {
+    let early: Vec<u16> = (0..4).map(|_| proxy.get("/flaky").status).collect();
+    assert!(early.contains(&502), "{early:?}");
+    for _ in 0..6 {
+        assert_eq!(proxy.get("/flaky").status, 200);
+    }
+}
+
+#[test]
+fn balancing_modes_and_passive_ejection() {
+    let a = Origin::start("a", Behavior::Echo);
+    let b = Origin::start("b", Behavior::Echo);
+    let slow = Origin::start("slow", Behavior::Slow(Duration::from_millis(900)));
+    let dead = free_port();
+    let proxy = Proxy::start(&balancing_policy(&a, &b, &slow, dead));
+    ketama_keeps_each_key_on_its_server(&proxy);
+    random_and_p2c_reach_both_servers(&proxy);
+    least_conn_avoids_the_busy_server(&proxy);
+    passive_ejection_takes_the_dead_server_out(&proxy);
 }

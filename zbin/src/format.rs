@@ -146,6 +146,35 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// Reads and checks the header and section table. The checksum is
 /// verified here, so a caller that gets `Ok` holds an uncorrupted file.
 pub fn read_header(bytes: &[u8]) -> Result<Header, ArtifactError> {
+    let format_version = check_identity(bytes)?;
+    let total_len = check_total_len(bytes)?;
+    let stored = u64_at(bytes, 24);
+    if checksum(bytes) != stored {
+        return Err(ArtifactError::checksum_mismatch());
+    }
+    // From here on the bytes are as the writer wrote them, but a writer can
+    // be hostile too: every field is still checked.
+    if u32_at(bytes, 16) != 0 {
+        return Err(ArtifactError::bad_section("unknown flags are set"));
+    }
+    let sections = read_section_table(bytes, total_len)?;
+    check_disjoint(&sections)?;
+    let mut source_digest = [0u8; 32];
+    source_digest.copy_from_slice(&bytes[32..64]);
+    Ok(Header {
+        format_version,
+        checksum: stored,
+        source_digest,
+        compiler_version: compiler_version(bytes),
+        total_len,
+        sections,
+    })
+}
+
+/// The magic, the format version and the byte order: whether these bytes
+/// are an artifact this build can read at all, told apart from a file cut
+/// short, before any other field is trusted. Returns the format version.
+fn check_identity(bytes: &[u8]) -> Result<u32, ArtifactError> {
     let found = bytes.len() as u64;
     if bytes.len() < 8 || bytes[..8] != MAGIC {
         if bytes.len() < 8 && MAGIC.starts_with(bytes) && !bytes.is_empty() {
@@ -165,6 +194,14 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ArtifactError> {
     if u32::from_ne_bytes(mark) != ENDIAN_MARK {
         return Err(ArtifactError::wrong_endianness());
     }
+    Ok(format_version)
+}
+
+/// The length the header records, against the bytes given: a file cut
+/// short or with bytes after its end is reported as such, not as a
+/// checksum mismatch. Returns that length.
+fn check_total_len(bytes: &[u8]) -> Result<u64, ArtifactError> {
+    let found = bytes.len() as u64;
     let total_len = u64_at(bytes, 96);
     if total_len > found {
         return Err(ArtifactError::truncated(total_len, found));
@@ -172,15 +209,12 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ArtifactError> {
     if total_len < found {
         return Err(ArtifactError::trailing_bytes(total_len, found));
     }
-    let stored = u64_at(bytes, 24);
-    if checksum(bytes) != stored {
-        return Err(ArtifactError::checksum_mismatch());
-    }
-    // From here on the bytes are as the writer wrote them, but a writer can
-    // be hostile too: every field is still checked.
-    if u32_at(bytes, 16) != 0 {
-        return Err(ArtifactError::bad_section("unknown flags are set"));
-    }
+    Ok(total_len)
+}
+
+/// The section table: a bounded count of entries, each of a known kind,
+/// aligned, inside the file after the table, and no kind twice.
+fn read_section_table(bytes: &[u8], total_len: u64) -> Result<Vec<Section>, ArtifactError> {
     let count = u32_at(bytes, 20);
     if count > MAX_SECTIONS {
         return Err(ArtifactError::bad_section(format!(
@@ -189,37 +223,52 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ArtifactError> {
     }
     let table_end = FIXED_HEADER_LEN + SECTION_ENTRY_LEN * count as usize;
     if table_end > bytes.len() {
-        return Err(ArtifactError::truncated(table_end as u64, found));
+        return Err(ArtifactError::truncated(table_end as u64, bytes.len() as u64));
     }
     let mut sections: Vec<Section> = Vec::with_capacity(count as usize);
     for i in 0..count as usize {
-        let entry = FIXED_HEADER_LEN + i * SECTION_ENTRY_LEN;
-        let raw_kind = u32_at(bytes, entry);
-        let kind = SectionKind::from_u32(raw_kind)
-            .ok_or_else(|| ArtifactError::bad_section(format!("unknown section kind {raw_kind}")))?;
-        let offset = u64_at(bytes, entry + 8);
-        let len = u64_at(bytes, entry + 16);
-        let end = offset
-            .checked_add(len)
-            .ok_or_else(|| ArtifactError::bad_section(format!("{} section overflows", kind.name())))?;
-        if !offset.is_multiple_of(8) {
+        let section = read_section_entry(bytes, FIXED_HEADER_LEN + i * SECTION_ENTRY_LEN, table_end, total_len)?;
+        if sections.iter().any(|s| s.kind == section.kind) {
             return Err(ArtifactError::bad_section(format!(
-                "{} section is not 8-byte aligned",
-                kind.name()
+                "two {} sections",
+                section.kind.name()
             )));
         }
-        if offset < table_end as u64 || end > total_len {
-            return Err(ArtifactError::bad_section(format!(
-                "{} section lies outside the file",
-                kind.name()
-            )));
-        }
-        if sections.iter().any(|s| s.kind == kind) {
-            return Err(ArtifactError::bad_section(format!("two {} sections", kind.name())));
-        }
-        sections.push(Section { kind, offset, len });
+        sections.push(section);
     }
-    let mut by_offset = sections.clone();
+    Ok(sections)
+}
+
+/// One entry of the section table, at `entry`: its kind is known, and its
+/// bytes are 8-byte aligned and lie between the table's end and the file's.
+fn read_section_entry(bytes: &[u8], entry: usize, table_end: usize, total_len: u64) -> Result<Section, ArtifactError> {
+    let raw_kind = u32_at(bytes, entry);
+    let kind = SectionKind::from_u32(raw_kind)
+        .ok_or_else(|| ArtifactError::bad_section(format!("unknown section kind {raw_kind}")))?;
+    let offset = u64_at(bytes, entry + 8);
+    let len = u64_at(bytes, entry + 16);
+    let end = offset
+        .checked_add(len)
+        .ok_or_else(|| ArtifactError::bad_section(format!("{} section overflows", kind.name())))?;
+    if !offset.is_multiple_of(8) {
+        return Err(ArtifactError::bad_section(format!(
+            "{} section is not 8-byte aligned",
+            kind.name()
+        )));
+    }
+    if offset < table_end as u64 || end > total_len {
+        return Err(ArtifactError::bad_section(format!(
+            "{} section lies outside the file",
+            kind.name()
+        )));
+    }
+    Ok(Section { kind, offset, len })
+}
+
+/// No two sections share a byte: a hostile writer could otherwise make one
+/// section's bytes be read as another kind.
+fn check_disjoint(sections: &[Section]) -> Result<(), ArtifactError> {
+    let mut by_offset = sections.to_vec();
     by_offset.sort_by_key(|s| s.offset);
     for pair in by_offset.windows(2) {
         if pair[0].offset + pair[0].len > pair[1].offset {
@@ -230,19 +279,15 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ArtifactError> {
             )));
         }
     }
-    let mut source_digest = [0u8; 32];
-    source_digest.copy_from_slice(&bytes[32..64]);
+    Ok(())
+}
+
+/// The compiler version field: UTF-8 up to its first zero byte (the field
+/// is zero padded), with anything invalid replaced rather than refused.
+fn compiler_version(bytes: &[u8]) -> String {
     let version_bytes = &bytes[64..96];
     let version_end = version_bytes.iter().position(|&b| b == 0).unwrap_or(32);
-    let compiler_version = String::from_utf8_lossy(&version_bytes[..version_end]).into_owned();
-    Ok(Header {
-        format_version,
-        checksum: stored,
-        source_digest,
-        compiler_version,
-        total_len,
-        sections,
-    })
+    String::from_utf8_lossy(&version_bytes[..version_end]).into_owned()
 }
 
 impl Header {

@@ -4,7 +4,6 @@
 //! regex-automata's validating `from_bytes` (no copy, no recompilation),
 //! and every index the metadata holds is checked before it can be used.
 
-use crate::ids::{PatternId, RouteId};
 use std::collections::HashMap;
 
 use regex_automata::dfa::dense::DFA;
@@ -16,6 +15,7 @@ use regex_automata::Anchored;
 use crate::codec;
 use crate::error::ArtifactError;
 use crate::format::{self, Header, SectionKind};
+use crate::ids::{PatternId, RouteId};
 use crate::model::{self, Action, PathMatch, Rewrite, TemplatePart, TemplateVar};
 use crate::table::{Meta, ValueTest, ANY};
 
@@ -193,96 +193,16 @@ impl<'a> Program<'a> {
 /// every value the runtime relies on is in range.
 fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
     let policy = &meta.policy;
-    let routes = policy.routes.len();
-    if meta.conditions.len() != routes {
+    if meta.conditions.len() != policy.routes.len() {
         return Err(ArtifactError::inconsistent("conditions do not match the routes"));
     }
-    for (i, alternative) in meta.alternatives.iter().enumerate() {
-        if alternative.route.index() >= routes {
-            return Err(ArtifactError::inconsistent(format!(
-                "alternative {i} names a missing route"
-            )));
-        }
-        if !alternative.host.within(meta.host_patterns) {
-            return Err(ArtifactError::inconsistent(format!(
-                "alternative {i} names a missing host pattern"
-            )));
-        }
-        if !alternative.path.within(meta.path_patterns) {
-            return Err(ArtifactError::inconsistent(format!(
-                "alternative {i} names a missing path pattern"
-            )));
-        }
-    }
+    validate_alternatives(meta)?;
     for bucket in &meta.buckets {
-        if !bucket.host.within(meta.host_patterns) || !bucket.path.within(meta.path_patterns) {
-            return Err(ArtifactError::inconsistent("a bucket names a missing pattern"));
-        }
-        for &a in &bucket.alternatives {
-            let alternative = meta
-                .alternatives
-                .get(a as usize)
-                .ok_or_else(|| ArtifactError::inconsistent("a bucket names a missing alternative"))?;
-            if (alternative.host, alternative.path) != (bucket.host, bucket.path) {
-                return Err(ArtifactError::inconsistent(
-                    "a bucket holds an alternative of other patterns",
-                ));
-            }
-        }
-        if bucket
-            .alternatives
-            .windows(2)
-            .any(|w| meta.alternatives[w[0] as usize].key < meta.alternatives[w[1] as usize].key)
-        {
-            return Err(ArtifactError::inconsistent("a bucket is not in precedence order"));
-        }
-        validate_runs(meta, bucket)?;
+        validate_bucket(meta, bucket)?;
     }
-    for conditions in &meta.conditions {
-        for header in &conditions.headers {
-            if let ValueTest::Regex(id) = header.test {
-                if id as usize >= value_automata {
-                    return Err(ArtifactError::inconsistent("a header test names a missing automaton"));
-                }
-            }
-        }
-    }
+    validate_header_tests(meta, value_automata)?;
     for route in &policy.routes {
-        match &route.action {
-            Action::Proxy(targets) => {
-                if targets.is_empty() || targets.iter().map(|(_, share)| u32::from(*share)).sum::<u32>() != 100 {
-                    return Err(ArtifactError::inconsistent(format!(
-                        "route `{}` splits traffic that does not add up to 100%",
-                        route.name
-                    )));
-                }
-                if targets.iter().any(|(u, _)| u.index() >= policy.upstreams.len()) {
-                    return Err(ArtifactError::inconsistent(format!(
-                        "route `{}` proxies to a missing upstream",
-                        route.name
-                    )));
-                }
-            }
-            Action::Redirect { status, .. } if !matches!(status, 301 | 302 | 307 | 308) => {
-                return Err(ArtifactError::inconsistent(format!(
-                    "route `{}` redirects with {status}",
-                    route.name
-                )));
-            }
-            Action::Respond { status, .. } if !(100..=599).contains(status) => {
-                return Err(ArtifactError::inconsistent(format!(
-                    "route `{}` responds with {status}",
-                    route.name
-                )));
-            }
-            _ => {}
-        }
-        if route.modifiers.agents.iter().any(|a| a.index() >= policy.agents.len()) {
-            return Err(ArtifactError::inconsistent(format!(
-                "route `{}` calls a missing agent",
-                route.name
-            )));
-        }
+        validate_route(policy, route)?;
     }
     for agent in &policy.agents {
         if agent.body > model::AGENT_BODY_MAX {
@@ -301,6 +221,114 @@ fn validate(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
                 upstream.name
             )));
         }
+    }
+    Ok(())
+}
+
+/// Each alternative names a route and patterns that exist (`ANY` aside):
+/// the matcher indexes with them unchecked.
+fn validate_alternatives(meta: &Meta) -> Result<(), ArtifactError> {
+    let routes = meta.policy.routes.len();
+    for (i, alternative) in meta.alternatives.iter().enumerate() {
+        if alternative.route.index() >= routes {
+            return Err(ArtifactError::inconsistent(format!(
+                "alternative {i} names a missing route"
+            )));
+        }
+        if !alternative.host.within(meta.host_patterns) {
+            return Err(ArtifactError::inconsistent(format!(
+                "alternative {i} names a missing host pattern"
+            )));
+        }
+        if !alternative.path.within(meta.path_patterns) {
+            return Err(ArtifactError::inconsistent(format!(
+                "alternative {i} names a missing path pattern"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A bucket names patterns that exist, holds only existing alternatives of
+/// those patterns, in precedence order (the matcher stops at the first
+/// that matches), and its indexed runs are sound.
+fn validate_bucket(meta: &Meta, bucket: &crate::table::Bucket) -> Result<(), ArtifactError> {
+    if !bucket.host.within(meta.host_patterns) || !bucket.path.within(meta.path_patterns) {
+        return Err(ArtifactError::inconsistent("a bucket names a missing pattern"));
+    }
+    for &a in &bucket.alternatives {
+        let alternative = meta
+            .alternatives
+            .get(a as usize)
+            .ok_or_else(|| ArtifactError::inconsistent("a bucket names a missing alternative"))?;
+        if (alternative.host, alternative.path) != (bucket.host, bucket.path) {
+            return Err(ArtifactError::inconsistent(
+                "a bucket holds an alternative of other patterns",
+            ));
+        }
+    }
+    if bucket
+        .alternatives
+        .windows(2)
+        .any(|w| meta.alternatives[w[0] as usize].key < meta.alternatives[w[1] as usize].key)
+    {
+        return Err(ArtifactError::inconsistent("a bucket is not in precedence order"));
+    }
+    validate_runs(meta, bucket)
+}
+
+/// Each header regex test names a value automaton that was loaded.
+fn validate_header_tests(meta: &Meta, value_automata: usize) -> Result<(), ArtifactError> {
+    for conditions in &meta.conditions {
+        for header in &conditions.headers {
+            if let ValueTest::Regex(id) = header.test {
+                if id as usize >= value_automata {
+                    return Err(ArtifactError::inconsistent("a header test names a missing automaton"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A route's action is one the runtime can carry out (a split adding up to
+/// 100% of existing upstreams, a redirect or answer status in range), and
+/// the agents it calls exist.
+fn validate_route(policy: &model::Policy, route: &model::Route) -> Result<(), ArtifactError> {
+    match &route.action {
+        Action::Proxy(targets) => {
+            if targets.is_empty() || targets.iter().map(|(_, share)| u32::from(*share)).sum::<u32>() != 100 {
+                return Err(ArtifactError::inconsistent(format!(
+                    "route `{}` splits traffic that does not add up to 100%",
+                    route.name
+                )));
+            }
+            if targets.iter().any(|(u, _)| u.index() >= policy.upstreams.len()) {
+                return Err(ArtifactError::inconsistent(format!(
+                    "route `{}` proxies to a missing upstream",
+                    route.name
+                )));
+            }
+        }
+        Action::Redirect { status, .. } if !matches!(status, 301 | 302 | 307 | 308) => {
+            return Err(ArtifactError::inconsistent(format!(
+                "route `{}` redirects with {status}",
+                route.name
+            )));
+        }
+        Action::Respond { status, .. } if !(200..=599).contains(status) => {
+            return Err(ArtifactError::inconsistent(format!(
+                "route `{}` responds with {status}",
+                route.name
+            )));
+        }
+        _ => {}
+    }
+    if route.modifiers.agents.iter().any(|a| a.index() >= policy.agents.len()) {
+        return Err(ArtifactError::inconsistent(format!(
+            "route `{}` calls a missing agent",
+            route.name
+        )));
     }
     Ok(())
 }
