@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::preconditions::{self, Outcome, Validators};
 use bytes::{Bytes, BytesMut};
 use pingora_error::Result;
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use zbin::model::{HeaderEdit, HeaderOp};
@@ -237,14 +238,21 @@ pub async fn serve_file(
     };
     let tag = etag(&metadata);
     let mut headers = validators(&tag, &metadata);
-    if matches_etag(session.req_header(), &tag) {
-        return send_owned(session, 304, &headers, answer).await;
-    }
+    let file = Validators {
+        etag: &tag,
+        modified: metadata.modified().ok(),
+    };
+    let ranges = match preconditions::evaluate(&method, &session.req_header().headers, file) {
+        Outcome::NotModified => return send_owned(session, 304, &headers, answer).await,
+        Outcome::Failed => return send_owned(session, 412, &headers, answer).await,
+        Outcome::Proceed { ranges } => ranges,
+    };
     let len = metadata.len();
     let range = session
         .req_header()
         .headers
         .get("range")
+        .filter(|_| ranges)
         .and_then(|v| v.to_str().ok())
         .map(|r| parse_range(r, len));
     let (status, start, end) = match range {
@@ -316,16 +324,6 @@ fn validators(tag: &str, metadata: &std::fs::Metadata) -> Vec<(&'static str, Str
         headers.push(("last-modified", date));
     }
     headers
-}
-
-/// Whether the request's `if-none-match` names this version of the file
-/// (or any version): the client has it already, and a `304` answers.
-fn matches_etag(request: &RequestHeader, tag: &str) -> bool {
-    request
-        .headers
-        .get("if-none-match")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
 }
 
 /// The bytes of a file an answer sends: from `start` to `end` (exclusive),

@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod context;
 pub mod health;
 pub mod metrics;
+pub mod preconditions;
 pub mod proxy;
 pub mod ratelimit;
 pub mod reload;

@@ -122,6 +122,43 @@ fn static_files() {
     assert_eq!(send(proxy.port, "POST", "/assets/app.js", &[], b"x").status, 405);
 }
 
+/// RFC 9110 §13 through a running zentinel: each precondition, and a
+/// resumed download of a file that changed in between.
+#[test]
+fn static_preconditions() {
+    let (root, policy) = static_site("preconditions");
+    let proxy = Proxy::start(&policy);
+    let get = |headers: &[(&str, &str)]| send(proxy.port, "GET", "/assets/big.txt", headers, b"");
+    let first = get(&[]);
+    let etag = first.header("etag").expect("an etag").to_string();
+    let modified = first.header("last-modified").expect("a date").to_string();
+    let weak = format!("W/{etag}");
+    assert_eq!(get(&[("if-none-match", &weak)]).status, 304, "weak comparison");
+    assert_eq!(get(&[("if-modified-since", &modified)]).status, 304);
+    assert_eq!(get(&[("if-match", &etag)]).status, 200);
+    assert_eq!(get(&[("if-match", "\"other\"")]).status, 412);
+    assert_eq!(get(&[("if-match", &weak)]).status, 412, "If-Match compares strongly");
+    assert_eq!(
+        get(&[("if-unmodified-since", "Thu, 01 Jan 1970 00:00:01 GMT")]).status,
+        412
+    );
+    assert_eq!(get(&[("if-unmodified-since", &modified)]).status, 200);
+    let resumed = get(&[("range", "bytes=10-14"), ("if-range", &etag)]);
+    assert_eq!((resumed.status, resumed.text().as_str()), (206, "01234"));
+    // The file changes: the old validator no longer holds, and the resumed
+    // download gets the whole new file rather than a piece of it.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(root.join("big.txt"), "abcdefghij".repeat(10_000)).unwrap();
+    let stale = get(&[("range", "bytes=10-14"), ("if-range", &etag)]);
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body.len(), 100_000);
+    assert!(stale.text().starts_with("abcdefghij"));
+    let stale = get(&[("range", "bytes=10-14"), ("if-range", &modified)]);
+    assert_eq!(stale.status, 200, "a date If-Range from before the change");
+    assert_eq!(get(&[("if-none-match", &etag)]).status, 200);
+    assert_eq!(get(&[("if-match", &etag)]).status, 412);
+}
+
 #[test]
 fn static_never_leaves_its_root() {
     let (_root, policy) = static_site("escape");
