@@ -15,7 +15,8 @@ cd "$(dirname "$0")"
 here=$(pwd)
 
 # Crate and version, one a line; vendor/patches/CRATE holds its patches.
-CRATES="pingora-http 0.9.1
+CRATES="pingora-core 0.9.1
+pingora-http 0.9.1
 pingora-proxy 0.9.1"
 # What is dropped from a published crate before its patches apply.
 DROPPED=".cargo_vcs_info.json Cargo.toml.orig Cargo.lock examples benches"

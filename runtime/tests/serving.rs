@@ -167,6 +167,14 @@ fn static_never_leaves_its_root() {
         "/assets/../site.zen",
         "/assets/%2e%2e/%2e%2e/etc/passwd",
         "/assets/..%2f..%2fetc/passwd",
+        // Double-encoded: `%252e` is a literal `%2e` in a name, never a dot.
+        "/assets/%252e%252e/%252e%252e/etc/passwd",
+        // A backslash is a byte of a name on Unix, not a separator.
+        "/assets/..\\..\\etc\\passwd",
+        "/assets/%5c..%5c..%5cetc%5cpasswd",
+        // Overlong UTF-8 for `.` and `/` (`%c0%ae`, `%c0%af`): not UTF-8 at all.
+        "/assets/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
+        "/assets/..%c0%af..%c0%afetc/passwd",
         "/assets/escape.txt",
     ] {
         let r = proxy.get(target);

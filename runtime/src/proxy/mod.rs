@@ -424,6 +424,11 @@ impl ProxyHttp for Zentinel {
         ctx: &mut Ctx,
     ) -> Result<()> {
         request::strip_hop_by_hop(response);
+        // An interim answer (`100 Continue`) is relayed as the upstream sent
+        // it: the route's header edits and the request id go on the final one.
+        if response.status.is_informational() {
+            return Ok(());
+        }
         ctx.answer().finish(response)
     }
 

@@ -244,6 +244,10 @@ fn answer(stream: &mut TcpStream, raw: &mut Vec<u8>, state: &OriginState, reques
             .write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes());
         return false;
     }
+    // As a real server does: the client that asked may send its body now.
+    if request.has_token("expect", "100-continue") {
+        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     let Some(body) = read_body(stream, raw, &request.headers) else {
         return false;
     };
