@@ -6,12 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::files::{FileCache, Found};
 use crate::preconditions::{self, Outcome, Validators};
-use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+use bytes::Bytes;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use zbin::model::{HeaderEdit, HeaderOp};
 
 /// Files are sent in chunks of this size, never read whole.
@@ -130,7 +132,7 @@ pub async fn redirect(session: &mut Session, status: u16, location: &str, answer
 
 /// Decodes the percent escapes a normalized path still has (bytes outside
 /// the unreserved set) into a file name.
-fn decode(path: &str) -> Option<PathBuf> {
+pub(crate) fn decode(path: &str) -> Option<PathBuf> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -148,27 +150,6 @@ fn decode(path: &str) -> Option<PathBuf> {
     }
     use std::os::unix::ffi::OsStringExt;
     Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
-}
-
-/// The file under `root` (canonical) for `relative`, if it exists inside
-/// the root: symlinks that lead outside are refused.
-async fn inside(root: &Path, relative: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
-    let candidate = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
-    if !candidate.starts_with(root) {
-        return None;
-    }
-    let metadata = tokio::fs::metadata(&candidate).await.ok()?;
-    Some((candidate, metadata))
-}
-
-/// A strong validator from size and modification time.
-fn etag(metadata: &std::fs::Metadata) -> String {
-    let modified = metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("\"{:x}-{:x}\"", metadata.len(), modified)
 }
 
 /// A single `bytes=` range within `len`: (start, end inclusive).
@@ -220,9 +201,10 @@ fn file_error(what: &'static str, e: std::io::Error) -> Box<pingora_error::Error
 
 /// `static "DIR" [index "..."] [fallback "..."]`: serves `path` (already
 /// normalized, with the route's prefix removed) from `root`, the canonical
-/// root directory (`None` when it did not exist at load: then found now).
+/// root directory, through the open-file cache.
 pub async fn serve_file(
     session: &mut Session,
+    files: &FileCache,
     root: &Path,
     path: &str,
     index: Option<&str>,
@@ -233,21 +215,20 @@ pub async fn serve_file(
     if method != http::Method::GET && method != http::Method::HEAD {
         return text(session, 405, "method not allowed", &[("allow", "GET, HEAD")], answer).await;
     }
-    let Some((file_path, metadata)) = find_file(root, path, index, fallback).await else {
+    let Some(found) = files.find(root, path, index, fallback).await else {
         return text(session, 404, "not found", &[], answer).await;
     };
-    let tag = etag(&metadata);
-    let mut headers = validators(&tag, &metadata);
+    let mut headers = validators(&found);
     let file = Validators {
-        etag: &tag,
-        modified: metadata.modified().ok(),
+        etag: &found.etag,
+        modified: found.modified,
     };
     let ranges = match preconditions::evaluate(&method, &session.req_header().headers, file) {
         Outcome::NotModified => return send_owned(session, 304, &headers, answer).await,
         Outcome::Failed => return send_owned(session, 412, &headers, answer).await,
         Outcome::Proceed { ranges } => ranges,
     };
-    let len = metadata.len();
+    let len = found.len;
     let range = session
         .req_header()
         .headers
@@ -266,111 +247,51 @@ pub async fn serve_file(
         }
         _ => (200, 0, len),
     };
-    let part = FilePart {
-        path: &file_path,
-        start,
-        end,
-    };
-    let content_type = mime_guess::from_path(&file_path).first_or_octet_stream().to_string();
-    headers.push(("content-type", content_type));
+    headers.push(("content-type", found.content_type.clone()));
     let mut response = ResponseHeader::build(status, Some(headers.len() + 3))?;
     for (name, value) in &headers {
-        response.insert_header(name.to_string(), value.as_str())?;
+        response.insert_header(*name, value.as_str())?;
     }
-    response.insert_header("content-length", part.len().to_string())?;
+    response.insert_header("content-length", (end - start).to_string())?;
     answer.finish(&mut response)?;
-    let head = method == http::Method::HEAD || part.len() == 0;
+    let head = method == http::Method::HEAD || end == start;
     session.write_response_header(Box::new(response), head).await?;
     if !head {
-        part.send(session).await?;
+        send_part(session, &found, start, end).await?;
     }
     Ok(status)
 }
 
-/// The file a static route answers `path` with: the file itself, else a
-/// directory's `index`, else the `fallback`; `None` for a `404`. Every
-/// candidate is looked up with `inside`, so none leads out of `root`.
-async fn find_file(
-    root: &Path,
-    path: &str,
-    index: Option<&str>,
-    fallback: Option<&str>,
-) -> Option<(PathBuf, std::fs::Metadata)> {
-    let relative = decode(path.trim_start_matches('/')).unwrap_or_default();
-    let mut found = inside(root, &relative).await;
-    if let Some((dir, metadata)) = &found {
-        if metadata.is_dir() {
-            found = match index {
-                Some(index) => inside(root, &dir.strip_prefix(root).unwrap_or(&relative).join(index)).await,
-                None => None,
-            };
-        }
-    }
-    if found.as_ref().is_none_or(|(_, m)| !m.is_file()) {
-        found = match fallback {
-            Some(fallback) => inside(root, Path::new(fallback)).await.filter(|(_, m)| m.is_file()),
-            None => None,
-        };
-    }
-    found
-}
-
 /// The headers every answer about a file carries, `304` and `416`
 /// included: its validators, and that ranges of it can be asked for.
-fn validators(tag: &str, metadata: &std::fs::Metadata) -> Vec<(&'static str, String)> {
+fn validators(found: &Found) -> Vec<(&'static str, String)> {
     let mut headers: Vec<(&'static str, String)> =
-        vec![("etag", tag.to_string()), ("accept-ranges", "bytes".to_string())];
-    if let Some(date) = metadata.modified().ok().map(httpdate::fmt_http_date) {
-        headers.push(("last-modified", date));
+        vec![("etag", found.etag.clone()), ("accept-ranges", "bytes".to_string())];
+    if let Some(date) = &found.last_modified {
+        headers.push(("last-modified", date.clone()));
     }
     headers
 }
 
-/// The bytes of a file an answer sends: from `start` to `end` (exclusive),
-/// all of it or the one range asked for.
-struct FilePart<'a> {
-    path: &'a Path,
-    start: u64,
-    end: u64,
-}
-
-impl FilePart<'_> {
-    fn len(&self) -> u64 {
-        self.end - self.start
-    }
-
-    /// Sends the part as the answer's body, in chunks of `CHUNK` read as
-    /// they are sent, so a large file is never held in memory. A file that
-    /// shrinks meanwhile ends the body short of the length announced.
-    async fn send(&self, session: &mut Session) -> Result<()> {
-        let mut file = tokio::fs::File::open(self.path)
+/// Sends bytes `start..end` of a file as the answer's body, in chunks of
+/// `CHUNK` read as they are sent, so a large file is never held in memory.
+/// A file that shrinks meanwhile ends the body short of the length
+/// announced.
+async fn send_part(session: &mut Session, found: &Arc<Found>, start: u64, end: u64) -> Result<()> {
+    let mut at = start;
+    while at < end {
+        let want = (end - at).min(CHUNK as u64);
+        let chunk = found
+            .read(at, at + want)
             .await
-            .map_err(|e| file_error("opening a static file", e))?;
-        if self.start > 0 {
-            file.seek(std::io::SeekFrom::Start(self.start))
-                .await
-                .map_err(|e| file_error("seeking a static file", e))?;
+            .map_err(|e| file_error("reading a static file", e))?;
+        if chunk.is_empty() {
+            break; // the file shrank while being sent
         }
-        let mut remaining = self.len();
-        while remaining > 0 {
-            let want = (remaining as usize).min(CHUNK);
-            // Read straight into the buffer that is sent: no copy per chunk.
-            let mut buffer = BytesMut::with_capacity(want);
-            let read = (&mut file)
-                .take(want as u64)
-                .read_buf(&mut buffer)
-                .await
-                .map_err(|e| file_error("reading a static file", e))?;
-            if read == 0 {
-                break; // the file shrank while being sent
-            }
-            remaining -= read as u64;
-            session
-                .write_response_body(Some(buffer.freeze()), remaining == 0)
-                .await?;
-        }
-        Ok(())
+        at += chunk.len() as u64;
+        session.write_response_body(Some(chunk), at >= end).await?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod agents;
 pub mod artifact;
 pub mod context;
+pub mod files;
 pub mod health;
 pub mod metrics;
 pub mod preconditions;

@@ -65,6 +65,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// `None` with `--access-log off`.
     pub access_log: Option<AccessLog>,
+    /// The open-file cache of static routes, kept across reloads.
+    pub files: crate::files::FileCache,
     /// Set once shutdown begins: `/ready` answers 503 from then on.
     draining: AtomicBool,
 }
@@ -91,6 +93,7 @@ impl Shared {
             rate_limiter: RateLimiter::default(),
             metrics,
             access_log,
+            files: crate::files::FileCache::default(),
             draining: AtomicBool::new(false),
         })
     }

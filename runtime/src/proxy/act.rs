@@ -81,7 +81,16 @@ impl Zentinel {
                         Err(_) => return self.refuse(session, ctx, 404, "not found").await,
                     },
                 };
-                actions::serve_file(session, &root, &relative, index.as_deref(), fallback.as_deref(), answer).await?
+                actions::serve_file(
+                    session,
+                    &self.shared.files,
+                    &root,
+                    &relative,
+                    index.as_deref(),
+                    fallback.as_deref(),
+                    answer,
+                )
+                .await?
             }
             _ => actions::text(session, 404, "not found", &[], answer).await?,
         };
