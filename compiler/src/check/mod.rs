@@ -5,9 +5,13 @@
 //! Names live in one namespace per kind (routes, upstreams, agents,
 //! policies) across all files of the program.
 
+mod actions;
 mod cases;
+mod modifiers;
+mod policies;
 mod regex;
 mod routes;
+mod templates;
 mod upstreams;
 mod values;
 
