@@ -449,6 +449,7 @@ pub enum ModifierKind {
     Timeout(Number),
     Limits(Vec<LimitStmt>),
     Use(Vec<Ident>),
+    Compress(Vec<CompressOption>),
 }
 
 impl ModifierKind {
@@ -460,6 +461,7 @@ impl ModifierKind {
             ModifierKind::ResponseHeaders(_) => Rule::kw_response_headers,
             ModifierKind::Agents(_) => Rule::kw_agents,
             ModifierKind::RateLimit { .. } => Rule::kw_rate_limit,
+            ModifierKind::Compress(_) => Rule::kw_compress,
             ModifierKind::Timeout(_) => Rule::kw_timeout,
             ModifierKind::Limits(_) => Rule::kw_limits,
             ModifierKind::Use(_) => Rule::kw_use,
@@ -494,6 +496,36 @@ impl HeaderEditKind {
             HeaderEditKind::Set => Rule::kw_set,
             HeaderEditKind::Add => Rule::kw_add,
             HeaderEditKind::Remove => Rule::kw_remove,
+        }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        keywords::spelling(self.rule())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum CompressOption {
+    /// `gzip`, `br` or `zstd`: the keyword's rule.
+    Codec(CompressCodec, Span),
+    MinSize(Number, Span),
+    Types(Vec<Str>, Span),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum CompressCodec {
+    Gzip,
+    Br,
+    Zstd,
+}
+
+impl CompressCodec {
+    /// The grammar's keyword rule for this codec.
+    pub fn rule(self) -> Rule {
+        match self {
+            CompressCodec::Gzip => Rule::kw_gzip,
+            CompressCodec::Br => Rule::kw_br,
+            CompressCodec::Zstd => Rule::kw_zstd,
         }
     }
 

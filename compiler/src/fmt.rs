@@ -582,6 +582,24 @@ impl Printer<'_> {
                     self.ident(n);
                 }
             }
+            ModifierKind::Compress(options) => {
+                self.keyword(Rule::kw_compress);
+                for option in options {
+                    match option {
+                        CompressOption::Codec(codec, _) => self.keyword(codec.rule()),
+                        CompressOption::MinSize(size, _) => {
+                            self.keyword(Rule::kw_min_size);
+                            self.number(size);
+                        }
+                        CompressOption::Types(types, _) => {
+                            self.keyword(Rule::kw_types);
+                            for t in types {
+                                self.string(t);
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

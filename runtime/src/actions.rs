@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::compress::{Encoder, Negotiated};
 use crate::files::{FileCache, Found};
 use crate::preconditions::{self, Outcome, Validators};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use bytes::Bytes;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
-use zbin::model::{HeaderEdit, HeaderOp};
+use zbin::model::{Compress, HeaderEdit, HeaderOp};
 
 /// Files are sent in chunks of this size, never read whole.
 const CHUNK: usize = 64 * 1024;
@@ -28,6 +29,8 @@ pub struct Answer<'a> {
     pub request_id: &'a http::HeaderValue,
     pub route_edits: &'a [HeaderEdit],
     pub agent_edits: &'a [HeaderEdit],
+    /// The route's `compress` and what the request accepts, if it has one.
+    pub compress: Option<(Negotiated, &'a Compress)>,
 }
 
 impl Answer<'_> {
@@ -254,10 +257,13 @@ pub async fn serve_file(
     }
     response.insert_header("content-length", (end - start).to_string())?;
     answer.finish(&mut response)?;
+    let encoder = answer
+        .compress
+        .and_then(|(negotiated, compress)| negotiated.start(&mut response, compress));
     let head = method == http::Method::HEAD || end == start;
     session.write_response_header(Box::new(response), head).await?;
     if !head {
-        send_part(session, &found, start, end).await?;
+        send_part(session, &found, start, end, encoder).await?;
     }
     Ok(status)
 }
@@ -276,19 +282,31 @@ fn validators(found: &Found) -> Vec<(&'static str, String)> {
 /// Sends bytes `start..end` of a file as the answer's body, in chunks of
 /// `CHUNK` read as they are sent, so a large file is never held in memory.
 /// A file that shrinks meanwhile ends the body short of the length
-/// announced.
-async fn send_part(session: &mut Session, found: &Arc<Found>, start: u64, end: u64) -> Result<()> {
+/// announced. With an `encoder`, each chunk is compressed as it goes.
+async fn send_part(
+    session: &mut Session,
+    found: &Arc<Found>,
+    start: u64,
+    end: u64,
+    mut encoder: Option<Encoder>,
+) -> Result<()> {
     let mut at = start;
     while at < end {
         let want = (end - at).min(CHUNK as u64);
-        let chunk = found
+        let mut chunk = found
             .read(at, at + want)
             .await
             .map_err(|e| file_error("reading a static file", e))?;
-        if chunk.is_empty() {
+        let shrank = chunk.is_empty();
+        at = if shrank { end } else { at + chunk.len() as u64 };
+        if let Some(encoder) = encoder.as_mut() {
+            chunk = encoder.encode(&chunk, at >= end).ok_or_else(|| {
+                pingora_error::Error::explain(pingora_error::ErrorType::InternalError, "compressing a static file")
+            })?;
+        }
+        if shrank && chunk.is_empty() {
             break; // the file shrank while being sent
         }
-        at += chunk.len() as u64;
         session.write_response_body(Some(chunk), at >= end).await?;
     }
     Ok(())

@@ -17,6 +17,7 @@ use zbin::Decision;
 
 use crate::actions::Answer;
 use crate::agents;
+use crate::compress::Compression;
 use crate::request;
 use crate::state::Serving;
 use crate::upstream::InFlight;
@@ -71,6 +72,10 @@ pub struct Ctx {
     /// The upstream waited for a request body the client stopped sending:
     /// the client's fault (408), not the server's.
     pub client_stalled: bool,
+    /// On a route with `compress`: what the request accepts, and the
+    /// encoder of a proxied answer (boxed: the context is moved with the
+    /// request's future and stays small).
+    pub compression: Option<Box<Compression>>,
 }
 
 impl Ctx {
@@ -90,6 +95,7 @@ impl Ctx {
             agents: None,
             retry_on_status: false,
             client_stalled: false,
+            compression: None,
         }
     }
 
@@ -160,6 +166,11 @@ impl Ctx {
                 .route()
                 .map_or(&[][..], |r| r.modifiers.response_headers.as_slice()),
             agent_edits: self.agents.as_ref().map_or(&[][..], |a| a.edits.response.as_slice()),
+            compress: self
+                .compression
+                .as_ref()
+                .map(|c| c.negotiated)
+                .zip(self.route().and_then(|r| r.modifiers.compress.as_ref())),
         }
     }
 
@@ -192,6 +203,7 @@ mod tests {
     #[test]
     fn the_context_stays_small() {
         // Pingora moves it with the whole request future on every request.
-        assert!(std::mem::size_of::<Ctx>() <= 320, "{}", std::mem::size_of::<Ctx>());
+        // 320 bytes before `compress`, whose whole state is one pointer.
+        assert!(std::mem::size_of::<Ctx>() <= 328, "{}", std::mem::size_of::<Ctx>());
     }
 }

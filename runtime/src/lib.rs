@@ -8,6 +8,7 @@ pub mod actions;
 pub mod admin;
 pub mod agents;
 pub mod artifact;
+pub mod compress;
 pub mod context;
 pub mod files;
 pub mod health;

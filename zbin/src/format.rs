@@ -23,7 +23,7 @@ use crate::error::ArtifactError;
 
 pub const MAGIC: [u8; 8] = *b"ZBIN\r\n\x1a\n";
 /// Bumped whenever the layout or the metadata encoding changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 pub const ENDIAN_MARK: u32 = 0x0102_0304;
 pub const FIXED_HEADER_LEN: usize = 112;
 pub const SECTION_ENTRY_LEN: usize = 24;

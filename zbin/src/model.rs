@@ -338,6 +338,58 @@ pub struct Modifiers {
     pub rate_limit: Option<RateLimit>,
     pub timeout: Option<Millis>,
     pub limits: Limits,
+    /// `compress ...`: how answers to clients that accept it are encoded.
+    pub compress: Option<Compress>,
+}
+
+/// `compress [gzip] [br] [zstd] [min_size SIZE] [types "TYPE" ...]`
+/// (LANGUAGE.md §9.2).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Compress {
+    /// The codings offered, in the server's order of preference for a tie
+    /// in the client's q-values: br, then zstd, then gzip.
+    pub codecs: Vec<Codec>,
+    /// Bodies shorter than this (when their length is known) are sent as
+    /// they are.
+    pub min_size: u64,
+    /// Media types compressed: exact (`application/json`) or a whole top
+    /// level (`text/*`), lowercase.
+    pub types: Vec<String>,
+}
+
+impl Compress {
+    /// `min_size 1KiB`.
+    pub const DEFAULT_MIN_SIZE: u64 = 1024;
+    /// The types compressed when `types` is not written.
+    pub const DEFAULT_TYPES: &'static [&'static str] = &[
+        "text/*",
+        "application/json",
+        "application/javascript",
+        "application/xml",
+        "image/svg+xml",
+    ];
+}
+
+/// A content coding zentinel can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub enum Codec {
+    Brotli,
+    Zstd,
+    Gzip,
+}
+
+impl Codec {
+    /// Preference for a tie in q-values: br, then zstd, then gzip.
+    pub const ALL: [Codec; 3] = [Codec::Brotli, Codec::Zstd, Codec::Gzip];
+
+    /// The coding's name in `Accept-Encoding` and `Content-Encoding`.
+    pub fn token(self) -> &'static str {
+        match self {
+            Codec::Brotli => "br",
+            Codec::Zstd => "zstd",
+            Codec::Gzip => "gzip",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]

@@ -8,7 +8,8 @@ use zbin::ids::AgentId;
 use zbin::model;
 
 use crate::ast::{
-    ActionKind, HeaderEditKind, Ident, LimitKind, Modifier, ModifierKind, Number, RateKey, RateOption, Str,
+    ActionKind, CompressCodec, CompressOption, HeaderEditKind, Ident, LimitKind, Modifier, ModifierKind, Number,
+    RateKey, RateOption, Str,
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::loader::Module;
@@ -29,6 +30,7 @@ pub(super) enum Lowered {
     RateLimit(model::RateLimit),
     Timeout(u64),
     Limits(model::Limits),
+    Compress(model::Compress),
 }
 
 /// A modifier as it applies to a route: where it is written, and the
@@ -70,6 +72,9 @@ impl Lowered {
             Lowered::Timeout(_) if !proxies => {
                 Err("`timeout` bounds the wait for an upstream, and only `proxy` has one")
             }
+            Lowered::Compress(_) if !proxies && !matches!(action, Some(ActionKind::Static { .. })) => {
+                Err("`compress` encodes proxied answers and static files; this route's answer is neither")
+            }
             _ => Ok(()),
         }
     }
@@ -78,7 +83,11 @@ impl Lowered {
     fn once(&self) -> bool {
         matches!(
             self,
-            Lowered::Rewrite(..) | Lowered::RewritePrefix { .. } | Lowered::RateLimit(_) | Lowered::Timeout(_)
+            Lowered::Rewrite(..)
+                | Lowered::RewritePrefix { .. }
+                | Lowered::RateLimit(_)
+                | Lowered::Timeout(_)
+                | Lowered::Compress(_)
         )
     }
 }
@@ -122,6 +131,7 @@ impl<'p> Checker<'p> {
             ModifierKind::RateLimit { rate, options } => self.rate_limit(rate, options),
             ModifierKind::Timeout(duration) => self.duration(duration, "timeout").map(Lowered::Timeout),
             ModifierKind::Limits(stmts) => Some(Lowered::Limits(self.limits(stmts, false))),
+            ModifierKind::Compress(options) => self.compress(options).map(Lowered::Compress),
         };
         if let Some(lowered) = lowered {
             out.push(Applied {
@@ -356,7 +366,95 @@ impl<'p> Checker<'p> {
             Lowered::RateLimit(limit) => out.rate_limit = Some(limit),
             Lowered::Timeout(ms) => out.timeout = Some(ms),
             Lowered::Limits(limits) => self.apply_limits(limits, a.span, applying),
+            Lowered::Compress(compress) => out.compress = Some(compress),
         }
+    }
+
+    /// `compress [gzip] [br] [zstd] [min_size SIZE] [types "TYPE" ...]`:
+    /// without codecs, all three; each option at most once.
+    fn compress(&mut self, options: &[CompressOption]) -> Option<model::Compress> {
+        let mut codecs: Vec<(CompressCodec, Span)> = Vec::new();
+        let mut min_size: Option<(u64, Span)> = None;
+        let mut types: Option<(Vec<String>, Span)> = None;
+        let mut ok = true;
+        for option in options {
+            match option {
+                CompressOption::Codec(codec, at) => match codecs.iter().find(|(c, _)| c == codec) {
+                    Some((_, first)) => self.duplicate_setting(codec.keyword(), *at, *first),
+                    None => codecs.push((*codec, *at)),
+                },
+                CompressOption::MinSize(size, at) => match min_size {
+                    Some((_, first)) => self.duplicate_setting("min_size", *at, first),
+                    None => match self.size(size, "min_size") {
+                        Some(bytes) => min_size = Some((bytes, *at)),
+                        None => ok = false,
+                    },
+                },
+                CompressOption::Types(list, at) => match &types {
+                    Some((_, first)) => self.duplicate_setting("types", *at, *first),
+                    None => match self.media_types(list) {
+                        Some(list) => types = Some((list, *at)),
+                        None => ok = false,
+                    },
+                },
+            }
+        }
+        let codecs = if codecs.is_empty() {
+            model::Codec::ALL.to_vec()
+        } else {
+            let written: Vec<model::Codec> = codecs
+                .iter()
+                .map(|(codec, _)| match codec {
+                    CompressCodec::Gzip => model::Codec::Gzip,
+                    CompressCodec::Br => model::Codec::Brotli,
+                    CompressCodec::Zstd => model::Codec::Zstd,
+                })
+                .collect();
+            // Kept in the order of preference, whatever order they are written in.
+            model::Codec::ALL
+                .into_iter()
+                .filter(|codec| written.contains(codec))
+                .collect()
+        };
+        ok.then(|| model::Compress {
+            codecs,
+            min_size: min_size.map_or(model::Compress::DEFAULT_MIN_SIZE, |(bytes, _)| bytes),
+            types: types.map_or_else(
+                || model::Compress::DEFAULT_TYPES.iter().map(|t| t.to_string()).collect(),
+                |(list, _)| list,
+            ),
+        })
+    }
+
+    /// `types "text/*" "application/json"`: lowercase media types, a whole
+    /// top level written `TYPE/*`.
+    fn media_types(&mut self, list: &[Str]) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for written in list {
+            let value = written.value.as_str();
+            let valid = value.split_once('/').is_some_and(|(top, sub)| {
+                let token = |t: &str| {
+                    !t.is_empty()
+                        && t.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+                };
+                token(top) && (sub == "*" || token(sub))
+            });
+            if !valid || value.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.report(
+                    Diagnostic::new(
+                        Code::InvalidLiteral,
+                        format!("`{value}` is not a media type"),
+                        written.span,
+                        "expected `TYPE/SUBTYPE` or `TYPE/*`, in lowercase",
+                    )
+                    .with_help("write a media type such as `text/html`, `application/json` or `text/*`"),
+                );
+                return None;
+            }
+            out.push(value.to_string());
+        }
+        Some(out)
     }
 
     /// Adds agent calls; an agent called twice by one route is reported,

@@ -691,9 +691,24 @@ impl<'t> Builder<'t> {
             }
             Rule::route_timeout => ModifierKind::Timeout(self.number(children.next())),
             Rule::use_policy => ModifierKind::Use(children.rest().map(|p| self.ident(p)).collect()),
+            Rule::compress => ModifierKind::Compress(children.rest().map(|p| self.compress_option(p)).collect()),
             rule => unreachable!("modifier cannot hold {rule:?}"),
         };
         Modifier { kind, span }
+    }
+
+    /// One option of `compress`: a codec, `min_size SIZE` or `types "T"...`.
+    fn compress_option(&mut self, pair: Pair<'_, Rule>) -> CompressOption {
+        let span = self.span(&pair);
+        let mut parts = Children::of(pair);
+        match parts.next().as_rule() {
+            Rule::kw_gzip => CompressOption::Codec(CompressCodec::Gzip, span),
+            Rule::kw_br => CompressOption::Codec(CompressCodec::Br, span),
+            Rule::kw_zstd => CompressOption::Codec(CompressCodec::Zstd, span),
+            Rule::kw_min_size => CompressOption::MinSize(self.number(parts.next()), span),
+            Rule::kw_types => CompressOption::Types(parts.rest().map(|p| self.str(p)).collect(), span),
+            rule => unreachable!("compress cannot hold {rule:?}"),
+        }
     }
 
     fn header_edits(&mut self, pair: Pair<'_, Rule>) -> Vec<HeaderEdit> {

@@ -23,7 +23,7 @@ fn words(rule: Rule) -> Option<&'static str> {
         route_stmt => "a route condition, action or modifier (`path`, `host`, `proxy`, `respond`, ...)",
         condition => "a condition (`host`, `path`, `method`, `header`, `query`)",
         action => "an action (`proxy`, `static`, `redirect`, `respond`)",
-        modifier => "a modifier (`rewrite`, `request_headers`, `response_headers`, `agents`, `rate_limit`, `timeout`, `limits`, `use`)",
+        modifier => "a modifier (`rewrite`, `request_headers`, `response_headers`, `agents`, `rate_limit`, `timeout`, `limits`, `use`, `compress`)",
         upstream_stmt => "an upstream setting (`server`, `balance`, `health`, `timeout`, `retry`, ...)",
         agent_stmt => "an agent setting (`socket`, `timeout`, `on_failure`, `body`)",
         limit_stmt => "a limit such as `max_body_size 1MiB` or `idle_timeout 60s`",
@@ -98,6 +98,8 @@ fn words(rule: Rule) -> Option<&'static str> {
         rate_limit => "`rate_limit RATE`",
         route_timeout => "`timeout D`",
         use_policy => "`use POLICY`",
+        compress => "`compress` and its options",
+        compress_option => "`gzip`, `br`, `zstd`, `min_size SIZE` or `types \"TYPE\" ...`",
         test => "a test `test \"TITLE\" { ... }`",
         test_request => "`request METHOD \"URL\"`",
         test_expect => "`expect ...`",
@@ -257,6 +259,7 @@ fn statement_keywords(positives: &[Rule]) -> Vec<&'static str> {
         kw_timeout,
         kw_limits,
         kw_use,
+        kw_compress,
     ];
     const UPSTREAM: &[Rule] = &[
         kw_server,

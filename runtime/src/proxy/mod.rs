@@ -26,6 +26,7 @@ mod gate;
 pub(crate) use facts::{decision_host, decision_path};
 
 use crate::actions;
+use crate::compress::{Compression, Negotiated};
 use crate::context::Ctx;
 use crate::request;
 use crate::state::Shared;
@@ -147,6 +148,12 @@ impl ProxyHttp for Zentinel {
                     .await;
             }
         }
+        ctx.compression = route.modifiers.compress.as_ref().map(|compress| {
+            Box::new(Compression {
+                negotiated: Negotiated::new(session.req_header(), compress),
+                encoder: None,
+            })
+        });
         ctx.deadline = route
             .modifiers
             .timeout
@@ -429,7 +436,36 @@ impl ProxyHttp for Zentinel {
         if response.status.is_informational() {
             return Ok(());
         }
-        ctx.answer().finish(response)
+        ctx.answer().finish(response)?;
+        let compress = ctx.route().and_then(|r| r.modifiers.compress.as_ref());
+        let negotiated = ctx.compression.as_ref().map(|c| c.negotiated);
+        let encoder = negotiated.zip(compress).and_then(|(n, c)| n.start(response, c));
+        if encoder.is_some() {
+            // The length is no longer known: chunked on HTTP/1 (HTTP/2
+            // drops the header and frames the body itself).
+            response.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        }
+        if let Some(compression) = ctx.compression.as_mut() {
+            compression.encoder = encoder;
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        if let Some(encoder) = ctx.compression.as_mut().and_then(|c| c.encoder.as_mut()) {
+            let input = body.take().unwrap_or_default();
+            let encoded = encoder
+                .encode(&input, end_of_stream)
+                .ok_or_else(|| Error::explain(ErrorType::InternalError, "compressing a response"))?;
+            *body = Some(encoded);
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {

@@ -110,9 +110,14 @@ impl Encode for Compressor {
             .or_err(COMPRESSION_ERROR, "while compress Brotli")?;
         // write to vec will never fail.
         if end {
-            self.compress
-                .flush()
-                .or_err(COMPRESSION_ERROR, "while compress Brotli")?;
+            // Finish the stream (its last meta-block), not only flush it: a
+            // flushed stream is a valid prefix that strict decoders refuse as
+            // truncated. `into_inner` finishes; the writer left behind is unused.
+            let writer = std::mem::replace(&mut self.compress, CompressorWriter::new(vec![], 4096, 0, 19));
+            let out = writer.into_inner();
+            self.total_out += out.len();
+            self.duration += start.elapsed();
+            return Ok(out.into());
         }
         self.total_out += self.compress.get_ref().len();
         self.duration += start.elapsed();
