@@ -6,6 +6,7 @@
 //! policies) across all files of the program.
 
 mod actions;
+mod agents;
 mod cases;
 mod modifiers;
 mod policies;
@@ -122,6 +123,12 @@ pub fn check(program: &Program) -> (Option<Checked>, Vec<Diagnostic>) {
 impl<'p> Checker<'p> {
     pub(crate) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    /// How many errors were reported so far; a part is lowered only when
+    /// checking it added none.
+    fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
 
     /// Every item of every module, with its module.
