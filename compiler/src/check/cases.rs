@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::ast::{Expectation, ItemKind, RequestOption, TestStmt};
+use crate::ast::{Expectation, ItemKind, RequestOption, Test, TestRequest, TestStmt};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::explain::{parse_url, RequestSpec};
 use crate::source::Span;
@@ -41,110 +41,127 @@ impl Checker<'_> {
         let mut cases = Vec::new();
         for (_, item) in self.items() {
             let ItemKind::Test(test) = &item.kind else { continue };
-            let mut request = None;
-            let mut expectations = Vec::new();
-            for stmt in &test.stmts {
-                match stmt {
-                    TestStmt::Request(r) => {
-                        if let Some((_, first)) = &request {
-                            let first = *first;
-                            self.report(
-                                Diagnostic::new(
-                                    Code::DuplicateSetting,
-                                    "a test has one `request`",
-                                    r.span,
-                                    "second request",
-                                )
-                                .with_label(first, "first request")
-                                .with_help("write one `test` block per request"),
-                            );
-                            continue;
-                        }
-                        request = Some((r, r.span));
-                    }
-                    TestStmt::Expect(expectation, span) => {
-                        let lowered = match expectation {
-                            Expectation::Route(name) => self.resolve(NameKind::Route, name).map(Expect::Route),
-                            Expectation::Upstream(name) => self.resolve(NameKind::Upstream, name).map(Expect::Upstream),
-                            Expectation::Status { status, location } => self
-                                .status(status, "expected status", 100..=599)
-                                .map(|status| Expect::Status {
-                                    status,
-                                    location: location.as_ref().map(|l| l.value.clone()),
-                                }),
-                            Expectation::NoRoute => Some(Expect::NoRoute),
-                            Expectation::Server(addr) => self.expected_server(addr, servers).map(Expect::Server),
-                        };
-                        if let Some(lowered) = lowered {
-                            expectations.push((lowered, *span));
-                        }
-                    }
-                }
+            if let Some(case) = self.test(test, servers) {
+                cases.push(case);
             }
-            let missing = match (&request, test.stmts.iter().any(|s| matches!(s, TestStmt::Expect(..)))) {
-                (None, false) => Some("no `request` and no `expect`"),
-                (None, true) => Some("no `request`"),
-                (Some(_), false) => Some("no `expect`"),
-                _ => None,
-            };
-            if let Some(missing) = missing {
-                self.report(
-                    Diagnostic::new(
-                        Code::EmptyTest,
-                        format!("test `{}` has {missing}", test.title.value),
-                        test.title.span,
-                        "this test checks nothing",
-                    )
-                    .with_help("a test sends one `request METHOD \"URL\"` and checks at least one `expect`"),
-                );
-                continue;
-            }
-            let Some((request, _)) = request else { continue };
-            let method = self.method(&request.method);
-            let url = self.test_url(&request.url);
-            let mut headers = Vec::new();
-            let mut client_ip = None;
-            for option in &request.options {
-                match option {
-                    RequestOption::Header(name, value, _) => {
-                        if let Some(name) = self.header_name(name) {
-                            headers.push((name, value.value.clone()));
-                        }
-                    }
-                    RequestOption::From(ip, _) => match ip.value.parse::<IpAddr>() {
-                        Ok(ip) => client_ip = Some(ip),
-                        Err(_) => self.report(
-                            Diagnostic::new(
-                                Code::InvalidAddress,
-                                format!("invalid client address `{}`", ip.value),
-                                ip.span,
-                                "not an IP address",
-                            )
-                            .with_help("write an address such as `203.0.113.7`"),
-                        ),
-                    },
-                }
-            }
-            let (Some(method), Some((scheme, authority, path, query))) = (method, url) else {
-                continue;
-            };
-            cases.push(TestCase {
-                title: test.title.value.clone(),
-                span: test.title.span,
-                request: RequestSpec {
-                    method,
-                    scheme,
-                    authority,
-                    path,
-                    query,
-                    headers,
-                    client_ip,
-                    absolute_form: false,
-                },
-                expectations,
-            });
         }
         cases
+    }
+
+    /// One `test` block: its one request and its expectations, kept when
+    /// the block has both and the request is valid.
+    fn test(&mut self, test: &Test, servers: &[String]) -> Option<TestCase> {
+        let mut request: Option<&TestRequest> = None;
+        let mut expectations = Vec::new();
+        for stmt in &test.stmts {
+            match stmt {
+                TestStmt::Request(r) => match request {
+                    Some(first) => self.second_request(r.span, first.span),
+                    None => request = Some(r),
+                },
+                TestStmt::Expect(expectation, span) => {
+                    if let Some(lowered) = self.expectation(expectation, servers) {
+                        expectations.push((lowered, *span));
+                    }
+                }
+            }
+        }
+        let missing = match (&request, test.stmts.iter().any(|s| matches!(s, TestStmt::Expect(..)))) {
+            (None, false) => Some("no `request` and no `expect`"),
+            (None, true) => Some("no `request`"),
+            (Some(_), false) => Some("no `expect`"),
+            _ => None,
+        };
+        if let Some(missing) = missing {
+            self.report(
+                Diagnostic::new(
+                    Code::EmptyTest,
+                    format!("test `{}` has {missing}", test.title.value),
+                    test.title.span,
+                    "this test checks nothing",
+                )
+                .with_help("a test sends one `request METHOD \"URL\"` and checks at least one `expect`"),
+            );
+            return None;
+        }
+        Some(TestCase {
+            title: test.title.value.clone(),
+            span: test.title.span,
+            request: self.request_spec(request?)?,
+            expectations,
+        })
+    }
+
+    /// Reports a test's second `request`: a test sends one.
+    fn second_request(&mut self, second: Span, first: Span) {
+        self.report(
+            Diagnostic::new(
+                Code::DuplicateSetting,
+                "a test has one `request`",
+                second,
+                "second request",
+            )
+            .with_label(first, "first request")
+            .with_help("write one `test` block per request"),
+        );
+    }
+
+    /// An `expect`, with the names it mentions resolved.
+    fn expectation(&mut self, expectation: &Expectation, servers: &[String]) -> Option<Expect> {
+        match expectation {
+            Expectation::Route(name) => self.resolve(NameKind::Route, name).map(Expect::Route),
+            Expectation::Upstream(name) => self.resolve(NameKind::Upstream, name).map(Expect::Upstream),
+            Expectation::Status { status, location } => {
+                self.status(status, "expected status", 100..=599)
+                    .map(|status| Expect::Status {
+                        status,
+                        location: location.as_ref().map(|l| l.value.clone()),
+                    })
+            }
+            Expectation::NoRoute => Some(Expect::NoRoute),
+            Expectation::Server(addr) => self.expected_server(addr, servers).map(Expect::Server),
+        }
+    }
+
+    /// A test's `request METHOD "URL"` with its headers and client
+    /// address, as `zenc test` sends it.
+    fn request_spec(&mut self, request: &TestRequest) -> Option<RequestSpec> {
+        let method = self.method(&request.method);
+        let url = self.test_url(&request.url);
+        let mut headers = Vec::new();
+        let mut client_ip = None;
+        for option in &request.options {
+            match option {
+                RequestOption::Header(name, value, _) => {
+                    if let Some(name) = self.header_name(name) {
+                        headers.push((name, value.value.clone()));
+                    }
+                }
+                RequestOption::From(ip, _) => match ip.value.parse::<IpAddr>() {
+                    Ok(ip) => client_ip = Some(ip),
+                    Err(_) => self.report(
+                        Diagnostic::new(
+                            Code::InvalidAddress,
+                            format!("invalid client address `{}`", ip.value),
+                            ip.span,
+                            "not an IP address",
+                        )
+                        .with_help("write an address such as `203.0.113.7`"),
+                    ),
+                },
+            }
+        }
+        let (method, (scheme, authority, path, query)) = (method?, url?);
+        Some(RequestSpec {
+            method,
+            scheme,
+            authority,
+            path,
+            query,
+            headers,
+            client_ip,
+            absolute_form: false,
+        })
     }
 
     /// An `expect server` address: one an upstream of the policy lists.
