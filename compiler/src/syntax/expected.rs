@@ -3,8 +3,22 @@
 
 use super::{keywords, Rule};
 
-/// How a rule is described to a user when the parser expected it.
+/// How a rule is described to a user when the parser expected it. Pest
+/// mostly reports tokens and the places where a statement may come, but
+/// every rule has words, so that no rule name can ever reach a user (a
+/// test holds this for every rule of the grammar); the rest are grouped by
+/// the item they belong to.
 fn words(rule: Rule) -> Option<&'static str> {
+    token_words(rule)
+        .or_else(|| slot_words(rule))
+        .or_else(|| item_words(rule))
+        .or_else(|| upstream_words(rule))
+        .or_else(|| route_words(rule))
+        .or_else(|| test_words(rule))
+}
+
+/// Tokens and literals: punctuation, names, strings and numbers.
+fn token_words(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
         EOI => "end of file",
@@ -19,6 +33,20 @@ fn words(rule: Rule) -> Option<&'static str> {
         size => "a size such as `16KiB`",
         rate => "a rate such as `100/s`",
         percent => "a percentage such as `10%`",
+        WHITESPACE => "a space",
+        ident_char => "a letter, digit, `_` or `-`",
+        str => "a string",
+        num_lit => "a number",
+        COMMENT => "a comment",
+        _ => return None,
+    })
+}
+
+/// The places where one of several statements or options may come: the
+/// words list what may come there.
+fn slot_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         item => "a top-level item (`route`, `upstream`, `listen`, `import`, ...)",
         route_stmt => "a route condition, action or modifier (`path`, `host`, `proxy`, `respond`, ...)",
         condition => "a condition (`host`, `path`, `method`, `header`, `query`)",
@@ -40,16 +68,17 @@ fn words(rule: Rule) -> Option<&'static str> {
         test_stmt => "`request` or `expect`",
         request_option => "`header` or `from`",
         split_target => "an upstream and its share such as `api 90%`",
-        // The rules below are rarely what pest reports, but every rule has
-        // words so that no rule name can ever reach a user (a test holds
-        // this for every rule of the grammar).
-        WHITESPACE => "a space",
-        ident_char => "a letter, digit, `_` or `-`",
-        str => "a string",
-        num_lit => "a number",
         listen_option => "`tls { ... }` or `http2`",
-        COMMENT => "a comment",
         file => "a top-level item (`route`, `upstream`, `listen`, `import`, ...)",
+        _ => return None,
+    })
+}
+
+/// The small top-level items (`import`, `admin`, `listen`, `limits`,
+/// `agent`, `policy`) and their parts.
+fn item_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         import => "`import \"std/NAME\"` or `import \"./file.zen\"`",
         admin => "`admin \"ADDR:PORT\"`",
         listen => "`listen \"ADDR:PORT\"`",
@@ -58,6 +87,16 @@ fn words(rule: Rule) -> Option<&'static str> {
         tls_key => "`key \"FILE\"`",
         tls_sni => "an `sni \"HOST\" { ... }` block",
         limits => "a `limits { ... }` block",
+        agent => "an agent `agent NAME { ... }`",
+        policy => "a policy `policy NAME { ... }`",
+        _ => return None,
+    })
+}
+
+/// An upstream and its settings.
+fn upstream_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         upstream => "an upstream `upstream NAME { ... }`",
         server => "`server \"HOST:PORT\"`",
         server_weight => "`weight N`",
@@ -75,8 +114,14 @@ fn words(rule: Rule) -> Option<&'static str> {
         tls_sni_name => "`sni \"NAME\"`",
         tls_verify => "`verify on` or `verify off`",
         max_connections => "`max_connections N`",
-        agent => "an agent `agent NAME { ... }`",
-        policy => "a policy `policy NAME { ... }`",
+        _ => return None,
+    })
+}
+
+/// A route: its conditions, actions and modifiers.
+fn route_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         route => "a route `route NAME { ... }`",
         priority => "`priority N`",
         host_cond => "a `host` condition",
@@ -100,6 +145,14 @@ fn words(rule: Rule) -> Option<&'static str> {
         use_policy => "`use POLICY`",
         compress => "`compress` and its options",
         compress_option => "`gzip`, `br`, `zstd`, `min_size SIZE` or `types \"TYPE\" ...`",
+        _ => return None,
+    })
+}
+
+/// A `test` block: its request and expectations.
+fn test_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         test => "a test `test \"TITLE\" { ... }`",
         test_request => "`request METHOD \"URL\"`",
         test_expect => "`expect ...`",
