@@ -60,6 +60,15 @@ enum ModuleKey {
     Path(PathBuf),
 }
 
+/// A file an import leads to: its identity, and what loading it needs.
+struct Imported {
+    key: ModuleKey,
+    name: String,
+    text: String,
+    is_stdlib: bool,
+    dir: Option<PathBuf>,
+}
+
 struct Loader {
     sources: SourceMap,
     modules: Vec<Module>,
@@ -143,94 +152,129 @@ impl Loader {
         id
     }
 
+    /// Loads the file an import names, once; an import of a file still
+    /// being loaded closes a cycle and is reported.
     fn import(&mut self, target: &Str, dir: Option<&Path>) {
-        let (key, name, text, is_stdlib, module_dir) = if let Some(module) = target.value.strip_prefix("std/") {
-            let Some(text) = stdlib::module(module) else {
-                let names: Vec<String> = stdlib::MODULES.iter().map(|(n, _)| format!("std/{n}")).collect();
-                let help = did_you_mean(&target.value, names.iter().map(String::as_str)).unwrap_or_else(|| {
-                    let names: Vec<_> = stdlib::MODULES.iter().map(|(n, _)| format!("`std/{n}`")).collect();
-                    format!("the standard library has {}", names.join(", "))
-                });
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::UnknownModule,
-                        format!("unknown standard library module `{}`", target.value),
-                        target.span,
-                        "no such module",
-                    )
-                    .with_help(help),
-                );
-                return;
-            };
-            (
-                ModuleKey::Std(module.to_string()),
-                target.value.clone(),
-                text.to_string(),
-                true,
-                None,
-            )
-        } else {
-            let Some(dir) = dir else {
-                self.diagnostics.push(Diagnostic::new(
-                    Code::CannotRead,
-                    format!("cannot import `{}` from a standard library module", target.value),
-                    target.span,
-                    "only `std/NAME` imports work here",
-                ));
-                return;
-            };
-            let path = clean(&dir.join(&target.value));
-            let key = ModuleKey::Path(canonical(&path));
-            if !self.seen.contains_key(&key) {
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => (
-                        key,
-                        path.display().to_string(),
-                        text,
-                        false,
-                        path.parent().map(Path::to_path_buf),
-                    ),
-                    Err(error) => {
-                        self.diagnostics.push(
-                            Diagnostic::new(
-                                Code::CannotRead,
-                                format!("cannot read imported file `{}`", path.display()),
-                                target.span,
-                                error.to_string(),
-                            )
-                            .with_help("imports are resolved relative to the file that names them"),
-                        );
-                        return;
-                    }
-                }
-            } else {
-                (key, String::new(), String::new(), false, None)
-            }
+        let imported = match target.value.strip_prefix("std/") {
+            Some(module) => self.std_import(target, module),
+            None => self.file_import(target, dir),
         };
-        if let Some(position) = self.stack.iter().position(|(k, _)| *k == key) {
-            let chain: Vec<String> = self.stack[position..]
-                .iter()
-                .map(|(_, id)| format!("`{}`", self.sources.get(*id).name))
-                .chain(std::iter::once(format!(
-                    "`{}`",
-                    self.sources.get(self.stack[position].1).name
-                )))
-                .collect();
-            self.diagnostics.push(
-                Diagnostic::new(
-                    Code::ImportCycle,
-                    format!("import cycle: {}", chain.join(" imports ")),
-                    target.span,
-                    "this import closes the cycle",
-                )
-                .with_help("move what both files need into a third file that both import"),
-            );
+        let Some(imported) = imported else { return };
+        if self.import_cycle(&imported.key, target.span) {
             return;
         }
-        if self.seen.contains_key(&key) {
+        if self.seen.contains_key(&imported.key) {
             return; // loaded once already
         }
-        self.add(key, name, &text, is_stdlib, module_dir);
+        self.add(
+            imported.key,
+            imported.name,
+            &imported.text,
+            imported.is_stdlib,
+            imported.dir,
+        );
+    }
+
+    /// `import "std/NAME"`: a module of the embedded standard library.
+    fn std_import(&mut self, target: &Str, module: &str) -> Option<Imported> {
+        let Some(text) = stdlib::module(module) else {
+            let names: Vec<String> = stdlib::MODULES.iter().map(|(n, _)| format!("std/{n}")).collect();
+            let help = did_you_mean(&target.value, names.iter().map(String::as_str)).unwrap_or_else(|| {
+                let names: Vec<_> = stdlib::MODULES.iter().map(|(n, _)| format!("`std/{n}`")).collect();
+                format!("the standard library has {}", names.join(", "))
+            });
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::UnknownModule,
+                    format!("unknown standard library module `{}`", target.value),
+                    target.span,
+                    "no such module",
+                )
+                .with_help(help),
+            );
+            return None;
+        };
+        Some(Imported {
+            key: ModuleKey::Std(module.to_string()),
+            name: target.value.clone(),
+            text: text.to_string(),
+            is_stdlib: true,
+            dir: None,
+        })
+    }
+
+    /// `import "./file.zen"`: a file relative to the importing file's
+    /// directory, read unless it was loaded already. Stdlib modules have
+    /// no directory, so they cannot import files.
+    fn file_import(&mut self, target: &Str, dir: Option<&Path>) -> Option<Imported> {
+        let Some(dir) = dir else {
+            self.diagnostics.push(Diagnostic::new(
+                Code::CannotRead,
+                format!("cannot import `{}` from a standard library module", target.value),
+                target.span,
+                "only `std/NAME` imports work here",
+            ));
+            return None;
+        };
+        let path = clean(&dir.join(&target.value));
+        let key = ModuleKey::Path(canonical(&path));
+        if self.seen.contains_key(&key) {
+            // Only the key matters now: to report a cycle.
+            return Some(Imported {
+                key,
+                name: String::new(),
+                text: String::new(),
+                is_stdlib: false,
+                dir: None,
+            });
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Some(Imported {
+                key,
+                name: path.display().to_string(),
+                text,
+                is_stdlib: false,
+                dir: path.parent().map(Path::to_path_buf),
+            }),
+            Err(error) => {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::CannotRead,
+                        format!("cannot read imported file `{}`", path.display()),
+                        target.span,
+                        error.to_string(),
+                    )
+                    .with_help("imports are resolved relative to the file that names them"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether importing `key` closes a cycle (the file is still being
+    /// loaded); reports the chain of files that closes it.
+    fn import_cycle(&mut self, key: &ModuleKey, span: Span) -> bool {
+        let Some(position) = self.stack.iter().position(|(k, _)| k == key) else {
+            return false;
+        };
+        let chain: Vec<String> = self.stack[position..]
+            .iter()
+            .map(|(_, id)| format!("`{}`", self.sources.get(*id).name))
+            .chain(std::iter::once(format!(
+                "`{}`",
+                self.sources.get(self.stack[position].1).name
+            )))
+            .collect();
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::ImportCycle,
+                format!("import cycle: {}", chain.join(" imports ")),
+                span,
+                "this import closes the cycle",
+            )
+            .with_help("move what both files need into a third file that both import"),
+        );
+        true
     }
 }
 

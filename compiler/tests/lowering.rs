@@ -1,6 +1,7 @@
 //! What the checker lowers each construct to: one policy that uses every
 //! upstream, agent, limit and modifier setting, and the model it becomes,
-//! value by value (in the units the runtime uses: milliseconds, bytes).
+//! value by value (in the units the runtime uses: milliseconds, bytes),
+//! a test for each kind of item.
 
 use zbin::model::{Balance, FailureMode, HeaderEdit, HeaderOp, HealthProbe, RateKey, Rewrite, Timeouts};
 
@@ -71,16 +72,19 @@ test "from an address" {
 }
 "#;
 
-#[test]
-fn every_setting_lowers_to_its_value() {
+/// `POLICY`, checked; it must have no diagnostic at all.
+fn checked() -> zenc::check::Checked {
     let dir = std::env::temp_dir().join(format!("zenc-lowering-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let compilation = zenc::check_source(&dir.join("site.zen"), POLICY);
     let messages: Vec<_> = compilation.diagnostics.iter().map(|d| d.message.clone()).collect();
     assert!(messages.is_empty(), "{messages:?}");
-    let checked = compilation.checked().cloned().expect("checks");
-    let policy = &checked.policy;
+    compilation.checked().cloned().expect("checks")
+}
 
+#[test]
+fn listeners_and_limits_lower_to_their_values() {
+    let policy = checked().policy;
     assert_eq!(policy.listeners.len(), 2);
     assert!(!policy.listeners[0].http2 && policy.listeners[1].http2);
     let limits = &policy.limits;
@@ -92,7 +96,11 @@ fn every_setting_lowers_to_its_value() {
     assert_eq!(limits.header_timeout, Some(5_000));
     assert_eq!(limits.max_uri_size, Some(4 * 1024));
     assert_eq!(limits.max_response_header_size, Some(32 * 1024));
+}
 
+#[test]
+fn upstream_servers_and_health_lower_to_their_values() {
+    let policy = checked().policy;
     let api = &policy.upstreams[0];
     assert_eq!(
         api.servers
@@ -121,6 +129,12 @@ fn every_setting_lowers_to_its_value() {
     );
     let passive = api.passive.as_ref().expect("passive");
     assert_eq!((passive.failures, passive.within, passive.eject), (5, 10_000, 30_000));
+}
+
+#[test]
+fn upstream_timeouts_retries_and_tls_lower_to_their_values() {
+    let policy = checked().policy;
+    let api = &policy.upstreams[0];
     assert_eq!(
         api.timeouts,
         Timeouts {
@@ -136,7 +150,11 @@ fn every_setting_lowers_to_its_value() {
     let tls = api.tls.as_ref().expect("tls");
     assert_eq!((tls.sni.as_deref(), tls.verify), (Some("api.internal"), false));
     assert_eq!(api.max_connections, Some(100));
+}
 
+#[test]
+fn an_upstream_without_settings_gets_the_defaults() {
+    let policy = checked().policy;
     let cache = &policy.upstreams[1];
     assert_eq!(cache.balance, Balance::KetamaClientIp);
     assert_eq!(cache.health.as_ref().map(|h| &h.probe), Some(&HealthProbe::Tcp));
@@ -144,14 +162,22 @@ fn every_setting_lowers_to_its_value() {
     assert_eq!(cache.timeouts, Timeouts::default());
     assert_eq!(cache.retry.count, 0);
     assert!(cache.tls.is_none() && cache.passive.is_none());
+}
 
+#[test]
+fn agent_settings_lower_to_their_values() {
+    let policy = checked().policy;
     let waf = &policy.agents[0];
     assert_eq!(waf.socket, "waf.sock");
     assert_eq!(
         (waf.timeout, waf.on_failure, waf.body),
         (20, FailureMode::Allow, 16 * 1024)
     );
+}
 
+#[test]
+fn route_modifiers_lower_to_their_values() {
+    let policy = checked().policy;
     let api_route = &policy.routes[0].modifiers;
     assert_eq!(
         api_route.rewrite,
@@ -181,12 +207,22 @@ fn every_setting_lowers_to_its_value() {
         (6000, 60_000, 20, &RateKey::Route)
     );
     assert_eq!(api_route.timeout, Some(5_000));
+}
+
+#[test]
+fn route_limits_override_only_what_they_set() {
+    let policy = checked().policy;
+    let api_route = &policy.routes[0].modifiers;
     assert_eq!(api_route.limits.max_body_size, Some(2 << 20));
     assert_eq!(api_route.limits.request_timeout, Some(1_000));
     assert_eq!(api_route.limits.max_uri_size, Some(2 * 1024));
     assert_eq!(api_route.limits.max_response_header_size, Some(16 * 1024));
     assert_eq!(api_route.limits.max_header_count, None, "unset route limits inherit");
+}
 
+#[test]
+fn rate_limits_key_by_what_they_say_and_burst_one_period() {
+    let policy = checked().policy;
     let cached = policy.routes[1].modifiers.rate_limit.as_ref().expect("rate limit");
     assert_eq!(
         (cached.requests, cached.per, &cached.key),
@@ -195,7 +231,11 @@ fn every_setting_lowers_to_its_value() {
     assert_eq!(cached.burst, 10, "the burst defaults to one period's worth");
     let keyed = policy.routes[2].modifiers.rate_limit.as_ref().expect("rate limit");
     assert_eq!(keyed.key, RateKey::Header("x-key".into()));
+}
 
+#[test]
+fn a_test_request_keeps_its_headers_and_client_address() {
+    let checked = checked();
     let test = &checked.tests[0];
     assert_eq!(test.request.client_ip, Some("203.0.113.7".parse().unwrap()));
     assert_eq!(test.request.headers, [("x-user".to_string(), "ann".to_string())]);

@@ -125,45 +125,33 @@ impl<T: Clone + Eq + std::hash::Hash> Interner<T> {
     }
 }
 
-pub fn layout(policy: &model::Policy) -> Layout {
-    let mut hosts = Interner::new();
-    let mut paths = Interner::new();
-    let mut values = Interner::new();
-    let mut alternatives = Vec::new();
-    let mut conditions = Vec::with_capacity(policy.routes.len());
-    for (index, route) in policy.routes.iter().enumerate() {
-        let route_conditions = route_conditions(route, &mut values);
+/// The distinct patterns of the routes laid out so far, each with its id:
+/// host and path patterns for the automata, header-value regexes for the
+/// conditions checked after them.
+struct Patterns {
+    hosts: Interner<HostPattern>,
+    paths: Interner<PathPattern>,
+    values: Interner<String>,
+}
+
+impl Patterns {
+    /// One alternative per host pattern of `route` (one for any host),
+    /// each with the route's path and its precedence key.
+    fn alternatives(&mut self, id: RouteId, route: &Route) -> Vec<Alternative> {
         let condition_count =
             u32::from(!route.methods.is_empty()) + route.headers.len() as u32 + route.queries.len() as u32;
-        let (path, (path_class, path_len)) = match &route.path {
-            PathMatch::Any => (ANY, (Class::None, 0)),
-            PathMatch::Exact(p) => intern_path(&mut paths, PathPattern::Exact(p.clone())),
-            PathMatch::Prefix(p) => intern_path(&mut paths, PathPattern::Prefix(p.clone())),
-            PathMatch::Regex(r) => intern_path(&mut paths, PathPattern::Regex(r.clone())),
-        };
-        let host_patterns: Vec<Option<HostPattern>> = match &route.host {
-            HostMatch::Any => vec![None],
-            HostMatch::Regex(r) => vec![Some(HostPattern::Regex(r.clone()))],
-            HostMatch::Names(names) => names
-                .iter()
-                .map(|name| {
-                    Some(match name {
-                        HostName::Exact(n) => HostPattern::Exact(n.clone()),
-                        HostName::Wildcard(s) => HostPattern::Wildcard(s.clone()),
-                    })
-                })
-                .collect(),
-        };
-        for host_pattern in host_patterns {
+        let (path, (path_class, path_len)) = self.path(&route.path);
+        let mut alternatives = Vec::new();
+        for host_pattern in host_patterns(&route.host) {
             let (host, (host_class, host_len)) = match host_pattern {
                 None => (ANY, (Class::None, 0)),
                 Some(pattern) => {
                     let class = pattern.class();
-                    (PatternId(hosts.id(pattern)), class)
+                    (PatternId(self.hosts.id(pattern)), class)
                 }
             };
             alternatives.push(Alternative {
-                route: RouteId::new(index),
+                route: id,
                 host,
                 path,
                 key: Key {
@@ -176,10 +164,69 @@ pub fn layout(policy: &model::Policy) -> Layout {
                 },
             });
         }
+        alternatives
+    }
+
+    /// The id and class of a route's path pattern; `ANY` for any path.
+    fn path(&mut self, path: &PathMatch) -> (PatternId, (Class, u32)) {
+        let pattern = match path {
+            PathMatch::Any => return (ANY, (Class::None, 0)),
+            PathMatch::Exact(p) => PathPattern::Exact(p.clone()),
+            PathMatch::Prefix(p) => PathPattern::Prefix(p.clone()),
+            PathMatch::Regex(r) => PathPattern::Regex(r.clone()),
+        };
+        let class = pattern.class();
+        (PatternId(self.paths.id(pattern)), class)
+    }
+}
+
+/// A route's host patterns, one per name; `None` for any host.
+fn host_patterns(host: &HostMatch) -> Vec<Option<HostPattern>> {
+    match host {
+        HostMatch::Any => vec![None],
+        HostMatch::Regex(r) => vec![Some(HostPattern::Regex(r.clone()))],
+        HostMatch::Names(names) => names
+            .iter()
+            .map(|name| {
+                Some(match name {
+                    HostName::Exact(n) => HostPattern::Exact(n.clone()),
+                    HostName::Wildcard(s) => HostPattern::Wildcard(s.clone()),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The route table of a checked policy: its patterns, one alternative per
+/// host name of each route, and the alternatives in buckets.
+pub fn layout(policy: &model::Policy) -> Layout {
+    let mut patterns = Patterns {
+        hosts: Interner::new(),
+        paths: Interner::new(),
+        values: Interner::new(),
+    };
+    let mut alternatives = Vec::new();
+    let mut conditions = Vec::with_capacity(policy.routes.len());
+    for (index, route) in policy.routes.iter().enumerate() {
+        let route_conditions = route_conditions(route, &mut patterns.values);
+        alternatives.extend(patterns.alternatives(RouteId::new(index), route));
         conditions.push(route_conditions);
     }
-    // Buckets by (host, path), greatest key first; ties keep declaration
-    // order (the analysis proves tied alternatives never both match).
+    let buckets = buckets(&alternatives, &conditions);
+    Layout {
+        host_patterns: patterns.hosts.items,
+        path_patterns: patterns.paths.items,
+        alternatives,
+        conditions,
+        buckets,
+        value_regexes: patterns.values.items,
+    }
+}
+
+/// The alternatives grouped in buckets by (host, path), greatest key
+/// first; ties keep declaration order (the analysis proves tied
+/// alternatives never both match).
+fn buckets(alternatives: &[Alternative], conditions: &[Conditions]) -> Vec<Bucket> {
     let mut by_pair: HashMap<(PatternId, PatternId), Vec<u32>> = HashMap::new();
     for (i, alternative) in alternatives.iter().enumerate() {
         by_pair
@@ -199,20 +246,13 @@ pub fn layout(policy: &model::Policy) -> Layout {
             Bucket {
                 host,
                 path,
-                runs: index_runs(&members, &alternatives, &conditions),
+                runs: index_runs(&members, alternatives, conditions),
                 alternatives: members,
             }
         })
         .collect();
     buckets.sort_by_key(|b| (b.host, b.path));
-    Layout {
-        host_patterns: hosts.items,
-        path_patterns: paths.items,
-        alternatives,
-        conditions,
-        buckets,
-        value_regexes: values.items,
-    }
+    buckets
 }
 
 /// The exact values alternative conditions `c` want of `on` (several for a
@@ -334,11 +374,6 @@ fn index_runs(members: &[u32], alternatives: &[Alternative], conditions: &[Condi
         start += len;
     }
     runs
-}
-
-fn intern_path(paths: &mut Interner<PathPattern>, pattern: PathPattern) -> (PatternId, (Class, u32)) {
-    let class = pattern.class();
-    (PatternId(paths.id(pattern)), class)
 }
 
 fn route_conditions(route: &Route, values: &mut Interner<String>) -> Conditions {
