@@ -430,6 +430,9 @@ impl ActionKind {
 pub enum StaticOption {
     Index(Str, Span),
     Fallback(Str, Span),
+    /// Serve `FILE.br`, `FILE.zst` or `FILE.gz` beside `FILE` to clients
+    /// that accept it.
+    Precompressed(Span),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::compress::{Encoder, Negotiated};
+use crate::compress::{self, Encoder, Negotiated};
 use crate::files::{FileCache, Found};
 use crate::preconditions::{self, Outcome, Validators};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use bytes::Bytes;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
-use zbin::model::{Compress, HeaderEdit, HeaderOp};
+use zbin::model::{Codec, Compress, HeaderEdit, HeaderOp};
 
 /// Files are sent in chunks of this size, never read whole.
 const CHUNK: usize = 64 * 1024;
@@ -202,26 +202,44 @@ fn file_error(what: &'static str, e: std::io::Error) -> Box<pingora_error::Error
     pingora_error::Error::because(pingora_error::ErrorType::FileReadError, what, e)
 }
 
-/// `static "DIR" [index "..."] [fallback "..."]`: serves `path` (already
-/// normalized, with the route's prefix removed) from `root`, the canonical
-/// root directory, through the open-file cache.
+/// A `static` route: its canonical root directory and its options.
+#[derive(Clone, Copy)]
+pub struct StaticRoute<'a> {
+    pub root: &'a Path,
+    pub index: Option<&'a str>,
+    pub fallback: Option<&'a str>,
+    pub precompressed: bool,
+}
+
+/// `static "DIR" [index "..."] [fallback "..."] [precompressed]`: serves
+/// `path` (already normalized, with the route's prefix removed) from the
+/// route's root, through the open-file cache.
 pub async fn serve_file(
     session: &mut Session,
     files: &FileCache,
-    root: &Path,
+    route: StaticRoute<'_>,
     path: &str,
-    index: Option<&str>,
-    fallback: Option<&str>,
     answer: Answer<'_>,
 ) -> Result<u16> {
     let method = session.req_header().method.clone();
     if method != http::Method::GET && method != http::Method::HEAD {
         return text(session, 405, "method not allowed", &[("allow", "GET, HEAD")], answer).await;
     }
-    let Some(found) = files.find(root, path, index, fallback).await else {
+    let Some(found) = files.find(route.root, path, route.index, route.fallback).await else {
         return text(session, 404, "not found", &[], answer).await;
     };
+    let content_type = found.content_type.clone();
+    let (found, coding) = match route.precompressed {
+        true => precompressed_variant(session, files, route.root, found).await,
+        false => (found, None),
+    };
     let mut headers = validators(&found);
+    if route.precompressed {
+        headers.push(("vary", "Accept-Encoding".to_string()));
+    }
+    if let Some(codec) = coding {
+        headers.push(("content-encoding", codec.token().to_string()));
+    }
     let file = Validators {
         etag: &found.etag,
         modified: found.modified,
@@ -250,7 +268,7 @@ pub async fn serve_file(
         }
         _ => (200, 0, len),
     };
-    headers.push(("content-type", found.content_type.clone()));
+    headers.push(("content-type", content_type));
     let mut response = ResponseHeader::build(status, Some(headers.len() + 3))?;
     for (name, value) in &headers {
         response.insert_header(*name, value.as_str())?;
@@ -266,6 +284,39 @@ pub async fn serve_file(
         send_part(session, &found, start, end, encoder).await?;
     }
     Ok(status)
+}
+
+/// With `precompressed`: the `FILE.br`, `FILE.zst` or `FILE.gz` beside the
+/// file found, the best the client accepts that exists, and its coding;
+/// else the file itself.
+async fn precompressed_variant(
+    session: &Session,
+    files: &FileCache,
+    root: &Path,
+    found: Arc<Found>,
+) -> (Arc<Found>, Option<Codec>) {
+    let accept = session
+        .req_header()
+        .headers
+        .get(http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let (Some(accept), Ok(relative)) = (accept, found.path.strip_prefix(root)) else {
+        return (found, None);
+    };
+    let Some(relative) = relative.to_str() else {
+        return (found, None);
+    };
+    for codec in compress::preferences(accept, &Codec::ALL) {
+        let extension = match codec {
+            Codec::Brotli => "br",
+            Codec::Zstd => "zst",
+            Codec::Gzip => "gz",
+        };
+        if let Some(variant) = files.find(root, &format!("/{relative}.{extension}"), None, None).await {
+            return (variant, Some(codec));
+        }
+    }
+    (found, None)
 }
 
 /// The headers every answer about a file carries, `304` and `416`

@@ -176,6 +176,20 @@ fn choose(accept: &str, offered: &[Codec]) -> Option<Codec> {
     best.map(|(_, codec)| codec)
 }
 
+/// The codings of `offered` the client accepts, best first (by q-value,
+/// then br, zstd, gzip), for choosing among precompressed files.
+pub fn preferences(accept: &str, offered: &[Codec]) -> Vec<Codec> {
+    let mut accepted: Vec<(u16, Codec)> = Codec::ALL
+        .into_iter()
+        .filter(|codec| offered.contains(codec))
+        .map(|codec| (quality(accept, codec.token()), codec))
+        .filter(|(q, _)| *q > 0)
+        .collect();
+    // Stable: equal q-values keep the order of `Codec::ALL`.
+    accepted.sort_by_key(|&(q, _)| std::cmp::Reverse(q));
+    accepted.into_iter().map(|(_, codec)| codec).collect()
+}
+
 /// The q-value (in thousandths) `accept` gives `token`: its own entry,
 /// else `*`'s, else 0.
 fn quality(accept: &str, token: &str) -> u16 {

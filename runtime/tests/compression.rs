@@ -46,8 +46,9 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-fn site() -> (std::path::PathBuf, String) {
-    let root = std::env::temp_dir().join(format!("zentinel-compress-{}", std::process::id()));
+/// A directory of files for one test (each its own: tests run at once).
+fn site(name: &str) -> (std::path::PathBuf, String) {
+    let root = std::env::temp_dir().join(format!("zentinel-compress-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("page.html"), "<p>hello, compressed world</p>\n".repeat(200)).unwrap();
@@ -60,7 +61,7 @@ fn site() -> (std::path::PathBuf, String) {
 #[test]
 fn each_codec_for_proxied_answers_and_static_files() {
     let origin = Origin::start("api", Behavior::Echo);
-    let (_root, dir) = site();
+    let (_root, dir) = site("codecs");
     let proxy = Proxy::start(&format!(
         "upstream api {{\n    server \"{}\"\n}}\nroute api {{\n    path prefix \"/api/\"\n    proxy api\n    compress\n}}\nroute files {{\n    path prefix \"/files/\"\n    static \"{dir}\"\n    compress gzip zstd br\n}}\n",
         origin.addr()
@@ -97,7 +98,7 @@ fn each_codec_for_proxied_answers_and_static_files() {
 
 #[test]
 fn what_is_never_encoded() {
-    let (_root, dir) = site();
+    let (_root, dir) = site("never");
     let proxy = Proxy::start(&format!(
         "route files {{\n    static \"{dir}\"\n    compress min_size 1KiB\n}}\n"
     ));
@@ -133,4 +134,32 @@ fn what_is_never_encoded() {
         b"",
     );
     assert_eq!(r.status, 304);
+}
+
+#[test]
+fn precompressed_files_are_served_beside_their_originals() {
+    let (root, dir) = site("precompressed");
+    // The variants' bytes are what is sent: no coding is applied on the way.
+    std::fs::write(root.join("page.html.br"), b"brotli bytes").unwrap();
+    std::fs::write(root.join("page.html.gz"), b"gzip bytes").unwrap();
+    let proxy = Proxy::start(&format!("route files {{\n    static \"{dir}\" precompressed\n}}\n"));
+    let get = |accept: &str| send(proxy.port, "GET", "/page.html", &[("accept-encoding", accept)], b"");
+    let r = get("gzip, br, zstd");
+    assert_eq!(r.header("content-encoding"), Some("br"));
+    assert_eq!(r.body, b"brotli bytes");
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    let r = get("zstd, gzip;q=0.5");
+    assert_eq!(
+        r.header("content-encoding"),
+        Some("gzip"),
+        "no .zst beside it: the next accepted"
+    );
+    assert_eq!(r.body, b"gzip bytes");
+    let r = get("identity");
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    assert!(r.text().starts_with("<p>hello"));
+    let r = send(proxy.port, "GET", "/tiny.html", &[("accept-encoding", "br")], b"");
+    assert_eq!(r.header("content-encoding"), None, "no variant: the file itself");
 }

@@ -273,6 +273,8 @@ pub enum Action {
         root: String,
         index: Option<String>,
         fallback: Option<String>,
+        /// `precompressed`: `FILE.br`, `FILE.zst`, `FILE.gz` beside `FILE`.
+        precompressed: bool,
     },
     Redirect {
         status: u16,

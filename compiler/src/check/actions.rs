@@ -94,10 +94,18 @@ impl<'p> Checker<'p> {
     fn static_files(&mut self, root: &Str, options: &[StaticOption], module: &Module) -> Option<model::Action> {
         let mut index: Option<(String, Span)> = None;
         let mut fallback: Option<(String, Span)> = None;
+        let mut precompressed: Option<Span> = None;
         for option in options {
             let (slot, value, at, word) = match option {
                 StaticOption::Index(v, at) => (&mut index, v, *at, "index"),
                 StaticOption::Fallback(v, at) => (&mut fallback, v, *at, "fallback"),
+                StaticOption::Precompressed(at) => {
+                    match precompressed {
+                        Some(first) => self.duplicate_setting("precompressed", *at, first),
+                        None => precompressed = Some(*at),
+                    }
+                    continue;
+                }
             };
             if let Some((_, first)) = slot {
                 let first = *first;
@@ -121,6 +129,7 @@ impl<'p> Checker<'p> {
             root: resolve_relative(module.rel_dir.as_deref(), &root.value),
             index: index.map(|(v, _)| v),
             fallback: fallback.map(|(v, _)| v),
+            precompressed: precompressed.is_some(),
         })
     }
 

@@ -101,6 +101,7 @@ impl Printer<'_> {
                             self.keyword(Rule::kw_fallback);
                             self.string(s);
                         }
+                        StaticOption::Precompressed(_) => self.keyword(Rule::kw_precompressed),
                     }
                 }
             }

@@ -64,7 +64,7 @@ fn slot_words(rule: Rule) -> Option<&'static str> {
         retry_condition => "a retry condition (`connect_error`, `timeout`, `status`)",
         rate_option => "`burst` or `by`",
         rate_key => "`client_ip`, `header \"NAME\"` or `route`",
-        static_option => "`index` or `fallback`",
+        static_option => "`index`, `fallback` or `precompressed`",
         test_stmt => "`request` or `expect`",
         request_option => "`header` or `from`",
         split_target => "an upstream and its share such as `api 90%`",

@@ -65,7 +65,15 @@ impl Zentinel {
             (Action::Redirect { status, .. }, Act::Redirect { location }) => {
                 actions::redirect(session, *status, location, answer).await?
             }
-            (Action::Static { root, index, fallback }, Act::Static { relative_from }) => {
+            (
+                Action::Static {
+                    root,
+                    index,
+                    fallback,
+                    precompressed,
+                },
+                Act::Static { relative_from },
+            ) => {
                 // A prefix route serves its files from the root without the
                 // prefix (`/static/app.css` under `path prefix "/static/"`
                 // is `ROOT/app.css`), like nginx's `alias`.
@@ -84,10 +92,13 @@ impl Zentinel {
                 actions::serve_file(
                     session,
                     &self.shared.files,
-                    &root,
+                    actions::StaticRoute {
+                        root: &root,
+                        index: index.as_deref(),
+                        fallback: fallback.as_deref(),
+                        precompressed: *precompressed,
+                    },
                     &relative,
-                    index.as_deref(),
-                    fallback.as_deref(),
                     answer,
                 )
                 .await?

@@ -123,12 +123,10 @@ impl Builder<'_> {
                     .map(|option| {
                         let span = self.span(&option);
                         let mut parts = Children::of(option);
-                        let keyword = parts.next().as_rule();
-                        let value = self.str(parts.next());
-                        if keyword == Rule::kw_index {
-                            StaticOption::Index(value, span)
-                        } else {
-                            StaticOption::Fallback(value, span)
+                        match parts.next().as_rule() {
+                            Rule::kw_index => StaticOption::Index(self.str(parts.next()), span),
+                            Rule::kw_fallback => StaticOption::Fallback(self.str(parts.next()), span),
+                            _ => StaticOption::Precompressed(span),
                         }
                     })
                     .collect();
