@@ -257,3 +257,40 @@ fn half_open_connections_do_not_keep_others_out() {
         assert!(closed.is_some(), "half-open connection {i} was never closed");
     }
 }
+
+#[test]
+fn the_policy_sets_max_uri_size_and_max_response_header_size_and_a_route_its_own() {
+    // A 4 KiB head: under the 64 KiB default, over the policy's 2 KiB.
+    let head = raw_origin(
+        format!(
+            "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 2\r\n\r\nok",
+            "b".repeat(4096)
+        )
+        .into_bytes(),
+    );
+    let proxy = Proxy::start(&format!(
+        "limits {{\n    max_uri_size 1KiB\n    max_response_header_size 2KiB\n}}\nupstream head {{\n    server \"127.0.0.1:{head}\"\n}}\nroute strict {{\n    path prefix \"/strict\"\n    proxy head\n}}\nroute roomy {{\n    path prefix \"/roomy\"\n    proxy head\n    limits {{\n        max_uri_size 4KiB\n        max_response_header_size 8KiB\n    }}\n}}\n"
+    ));
+    let long = "a".repeat(2048);
+    assert_eq!(
+        proxy.get(&format!("/strict?q={long}")).status,
+        414,
+        "over the policy's max_uri_size"
+    );
+    assert_eq!(
+        proxy.get("/strict").status,
+        502,
+        "over the policy's max_response_header_size"
+    );
+    let roomy = proxy.get(&format!("/roomy?q={long}"));
+    assert_eq!(
+        (roomy.status, roomy.text().as_str()),
+        (200, "ok"),
+        "the route's own limits"
+    );
+    assert_eq!(
+        proxy.get(&format!("/nowhere?q={long}")).status,
+        414,
+        "no route: the policy's"
+    );
+}

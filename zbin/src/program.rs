@@ -109,6 +109,9 @@ pub struct Program<'a> {
     pub(crate) buckets: BucketIndex,
     /// Routes whose templates use captures: a regex that extracts them.
     pub(crate) captures: HashMap<RouteId, regex_automata::meta::Regex>,
+    /// The limits a request is held to before a route is chosen: the
+    /// loosest the policy or any route allows (`before_routing`).
+    pub(crate) before_routing: model::Limits,
 }
 
 impl<'a> Program<'a> {
@@ -165,6 +168,7 @@ impl<'a> Program<'a> {
         validate(&meta, values.len())?;
         let buckets = BucketIndex::new(&meta)?;
         let captures = capture_regexes(&meta)?;
+        let before_routing = before_routing(&meta.policy);
         Ok(Program {
             header,
             meta,
@@ -173,6 +177,7 @@ impl<'a> Program<'a> {
             values,
             buckets,
             captures,
+            before_routing,
         })
     }
 
@@ -407,6 +412,31 @@ fn capture_regexes(meta: &Meta) -> Result<HashMap<RouteId, regex_automata::meta:
         out.insert(RouteId::new(i), regex);
     }
     Ok(out)
+}
+
+/// The limits a request is held to before a route is chosen (the head's
+/// field count and size, the target's length): a route may allow more than
+/// the policy, so each is the loosest of the policy's and every route's own.
+/// The chosen route's are checked after routing (`decide`).
+fn before_routing(policy: &model::Policy) -> model::Limits {
+    let global = &policy.limits;
+    // `None` is no limit (the parser's own), or `default` where there is one.
+    let loosest = |field: fn(&model::Limits) -> Option<u64>, default: Option<u64>| {
+        let base = field(global).or(default)?;
+        Some(
+            policy
+                .routes
+                .iter()
+                .filter_map(|r| field(&r.modifiers.limits))
+                .fold(base, u64::max),
+        )
+    };
+    model::Limits {
+        max_header_count: loosest(|l| l.max_header_count.map(u64::from), None).map(|n| n as u32),
+        max_header_size: loosest(|l| l.max_header_size, None),
+        max_uri_size: loosest(|l| l.max_uri_size, Some(model::Limits::DEFAULT_MAX_URI_SIZE)),
+        ..model::Limits::default()
+    }
 }
 
 /// Where the bucket of a (host pattern, path pattern) pair is. The pairs

@@ -382,10 +382,12 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
     let policy = program.policy();
     let authority = facts.authority();
     let host = Normal::new(authority, normalize_host(authority));
-    if headers_over(&policy.limits, facts.headers) {
+    // Before routing, the loosest limits any route allows; the chosen
+    // route's own are checked once it is known (`route_refusal`).
+    if headers_over(&program.before_routing, facts.headers) {
         return Decision::refused(host, None, None, Refusal::HeadersTooLarge);
     }
-    if uri_over(&policy.limits, facts) {
+    if uri_over(&program.before_routing, facts) {
         return Decision::refused(host, None, None, Refusal::UriTooLong);
     }
     let framing = Framing::read(facts.headers, facts.version);
@@ -413,6 +415,13 @@ pub fn decide(program: &Program<'_>, facts: &Facts<'_>) -> Decision {
         headers: facts.headers,
     });
     let Some(found) = found else {
+        // No route: the policy's own limits, which only a route can loosen.
+        if headers_over(&policy.limits, facts.headers) {
+            return Decision::refused(host, Some(path), None, Refusal::HeadersTooLarge);
+        }
+        if uri_over(&policy.limits, facts) {
+            return Decision::refused(host, Some(path), None, Refusal::UriTooLong);
+        }
         return Decision {
             host,
             path: Some(path),
