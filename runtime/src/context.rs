@@ -141,10 +141,9 @@ impl Ctx {
     /// The largest upstream response head relayed: the route's
     /// `max_response_header_size`, else the policy's, else 64 KiB.
     pub fn max_response_header_size(&self) -> u64 {
-        let global = self.serving.as_deref().map(|s| &s.loaded.policy().limits);
-        self.route()
-            .and_then(|r| r.modifiers.limits.max_response_header_size)
-            .or(global.and_then(|l| l.max_response_header_size))
+        self.serving
+            .as_deref()
+            .and_then(|s| zbin::decide::effective_limits(s.loaded.policy(), self.route()).max_response_header_size)
             .unwrap_or(zbin::model::Limits::DEFAULT_MAX_RESPONSE_HEADER_SIZE)
     }
 

@@ -110,17 +110,14 @@ impl FileCache {
             index.map(str::to_string),
             fallback.map(str::to_string),
         );
-        let previous = {
+        let (previous, allowance) = {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            match entries.map.get(&key) {
+            let previous = match entries.map.get(&key) {
                 Some(entry) if entry.checked.elapsed() < VALID => return entry.found.clone(),
                 Some(entry) => entry.found.clone(),
                 None => None,
-            }
-        };
-        let allowance = {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            CONTENT_BUDGET.saturating_sub(entries.content_bytes)
+            };
+            (previous, CONTENT_BUDGET.saturating_sub(entries.content_bytes))
         };
         let (root, path) = (key.0.clone(), key.1.clone());
         let (index, fallback) = (key.2.clone(), key.3.clone());

@@ -100,10 +100,18 @@ fn each_codec_for_proxied_answers_and_static_files() {
 fn what_is_never_encoded() {
     let (_root, dir) = site("never");
     let proxy = Proxy::start(&format!(
-        "route files {{\n    static \"{dir}\"\n    compress min_size 1KiB\n}}\n"
+        "route files {{\n    static \"{dir}\"\n    compress min_size 1KiB\n}}\nroute gzip_only {{\n    path prefix \"/gz/\"\n    static \"{dir}\"\n    compress gzip\n}}\n"
     ));
     let base = format!("http://127.0.0.1:{}", proxy.port);
     let accept = "accept-encoding: gzip, br, zstd";
+    // Only the codecs the route names are offered.
+    let (head, _) = curl(&format!("{base}/gz/page.html"), &["-H", "accept-encoding: br"]);
+    assert_eq!(header(&head, "content-encoding"), None, "{head}");
+    let (head, _) = curl(
+        &format!("{base}/gz/page.html"),
+        &["-H", "accept-encoding: br, gzip;q=0.1"],
+    );
+    assert_eq!(header(&head, "content-encoding"), Some("gzip"), "{head}");
     // Not accepted: sent as it is, still varying.
     let (head, _) = curl(&format!("{base}/page.html"), &["-H", "accept-encoding: identity"]);
     assert_eq!(header(&head, "content-encoding"), None);
